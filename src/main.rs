@@ -1,3 +1,30 @@
-fn main() {
-    println!("repopt");
+//! `repopt`: one command for the whole stack (train, quantize, simulate,
+//! generate HLS, verify). Each subcommand lives in its own module under `cmd/`.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(
+    name = "repopt",
+    version,
+    about = "RepOpt-VGG co-design stack: train, quantize, simulate, generate HLS"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a model preset or spec file: layers, shapes, parameter counts.
+    Model(cmd::model::ModelArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Model(args) => cmd::model::run(args),
+    }
 }
