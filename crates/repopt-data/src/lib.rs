@@ -1,0 +1,1 @@
+//! Image datasets for training (work in progress).
