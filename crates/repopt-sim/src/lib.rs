@@ -1,0 +1,1 @@
+//! Cycle-approximate simulator (work in progress).
