@@ -324,7 +324,10 @@ mod tests {
         assert_eq!(quantize_multiplier(1.0), Ok((1 << 30, -1)));
         assert_eq!(quantize_multiplier(3.0), Ok((3 << 29, -2)));
         assert!(quantize_multiplier(2f64.powi(30) * 0.999).is_ok());
-        assert!(matches!(quantize_multiplier(2f64.powi(30)), Err(MultiplierError::TooLarge(_))));
+        assert!(matches!(
+            quantize_multiplier(2f64.powi(30)),
+            Err(MultiplierError::TooLarge(_))
+        ));
         assert!(quantize_multiplier(-1.0).is_err());
         assert!(quantize_multiplier(f64::NAN).is_err());
         assert!(quantize_multiplier(f64::INFINITY).is_err());

@@ -10,3 +10,19 @@
 //! * [`testutil`]: random valid models for property tests of other crates.
 
 pub mod arith;
+pub mod bounds;
+pub mod error;
+pub mod format;
+pub mod golden;
+pub mod model;
+pub mod testutil;
+
+pub use arith::{quantize_multiplier, requantize, requantize_u8, saturate_i8, saturate_u8};
+pub use bounds::AccBound;
+pub use error::Int8Error;
+pub use format::{MANIFEST_FILE, TENSORS_FILE};
+pub use golden::{run_layer, run_network, Outputs};
+pub use model::{
+    ActDtype, InputQuant, Int8Head, Int8Layer, Int8Model, LayerGeometry, CONTRACT, FORMAT_NAME,
+    FORMAT_VERSION,
+};
