@@ -179,10 +179,10 @@ mod tests {
     fn table_matches_formula_and_serde_round_trips() {
         let n = Normalization::cifar10();
         let t = n.lookup_table();
-        for c in 0..3 {
+        for (c, table) in t.iter().enumerate() {
             for v in 0..=255u8 {
                 assert_eq!(
-                    t[c][v as usize].to_bits(),
+                    table[v as usize].to_bits(),
                     n.normalize_value(v, c).to_bits()
                 );
             }
