@@ -136,6 +136,13 @@ impl<'a> Batches<'a> {
             return Err(DataError::Invalid("batch size must be at least 1".into()));
         }
         norm.validate(dataset.channels)?;
+        let side = dataset.height.max(dataset.width);
+        if config.augment.crop_pad > side {
+            return Err(DataError::Invalid(format!(
+                "crop padding {} exceeds the image size {}x{}; crops would be mostly blank",
+                config.augment.crop_pad, dataset.height, dataset.width
+            )));
+        }
         Ok(Batches {
             dataset,
             order: epoch_order(dataset.len(), config.seed, config.epoch, config.shuffle),
@@ -241,8 +248,9 @@ impl Dataset {
     /// The batches of one epoch, normalised with `norm`.
     ///
     /// Order and augmentation depend only on `config.seed`, `config.epoch`
-    /// and the batch index. Errors if `batch_size` is 0 or `norm` does not
-    /// have one valid mean/std per channel.
+    /// and the batch index. Errors if `batch_size` is 0, `norm` does not
+    /// have one valid mean/std per channel, or the crop padding exceeds the
+    /// image side.
     pub fn batches(
         &self,
         batch_size: usize,

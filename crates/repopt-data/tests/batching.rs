@@ -220,4 +220,6 @@ fn bad_batch_requests_are_errors() {
         .eval_batches(2, &Normalization::fashion_mnist())
         .unwrap_err();
     assert!(err.to_string().contains("3 channels"), "{err}");
+    let cfg = BatchConfig::train(0, 0, Augment::standard(usize::MAX));
+    assert!(d.batches(2, &cfg, &Normalization::cifar10()).is_err());
 }

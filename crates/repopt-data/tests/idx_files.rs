@@ -5,8 +5,9 @@ mod common;
 use std::path::Path;
 
 use common::{fashion_dir, images, write};
-use repopt_data::idx::{encode_idx, gzip, read_idx};
-use repopt_data::{load_fashion_mnist, DataError};
+use proptest::prelude::*;
+use repopt_data::idx::{dataset_from_idx_bytes, encode_idx, gzip, maybe_gunzip, read_idx};
+use repopt_data::{load_fashion_mnist, parse_cifar_records, CifarFormat, DataError};
 
 #[test]
 fn idx_round_trip_plain_and_gzipped() {
@@ -165,4 +166,32 @@ fn label_out_of_range() {
         other => panic!("expected LabelOutOfRange, got {other}"),
     }
     assert_names(&err, "t10k-labels-idx1-ubyte");
+}
+
+proptest! {
+    /// Arbitrary bytes (raw, or behind a valid-looking IDX header, or
+    /// gzip-magic-prefixed) give an error or a dataset, never a panic.
+    #[test]
+    fn garbage_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        dims in proptest::collection::vec(0u32..40, 3),
+        n in 0u32..5,
+    ) {
+        let p = Path::new("fuzz");
+        let mut img = vec![0, 0, 8, 3];
+        for d in &dims {
+            img.extend_from_slice(&d.to_be_bytes());
+        }
+        img.extend_from_slice(&bytes);
+        let mut lab = vec![0, 0, 8, 1];
+        lab.extend_from_slice(&n.to_be_bytes());
+        lab.extend_from_slice(&bytes[..bytes.len().min(n as usize)]);
+        let _ = dataset_from_idx_bytes("f", &img, p, &lab, p, 10);
+        let _ = dataset_from_idx_bytes("f", &bytes, p, &bytes, p, 10);
+        let mut gz = vec![0x1f, 0x8b];
+        gz.extend_from_slice(&bytes);
+        let _ = maybe_gunzip(gz, p);
+        let (mut i, mut l) = (Vec::new(), Vec::new());
+        let _ = parse_cifar_records(&bytes, CifarFormat::CIFAR100, p, &mut i, &mut l);
+    }
 }
