@@ -26,3 +26,6 @@ pub use model::{
     ActDtype, InputQuant, Int8Head, Int8Layer, Int8Model, LayerGeometry, CONTRACT, FORMAT_NAME,
     FORMAT_VERSION,
 };
+
+#[cfg(test)]
+mod tests_golden;
