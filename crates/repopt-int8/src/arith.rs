@@ -135,7 +135,7 @@ pub fn round_half_away(x: f64) -> i64 {
 /// (host side, computed in f64). A non-positive or non-finite scale gives 0.
 #[inline]
 pub fn quantize_symmetric(x: f64, scale: f64) -> i8 {
-    if !(scale > 0.0) || !scale.is_finite() {
+    if !(scale.is_finite() && scale > 0.0) {
         return 0;
     }
     saturate_i8(round_half_away(x / scale))

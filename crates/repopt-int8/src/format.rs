@@ -317,6 +317,18 @@ impl Int8Model {
             });
         }
         model.validate_as(&mp)?;
+        // a derived field, checked once the scales it derives from are valid
+        if model.head.logit_scale() != manifest.head.logit_scale {
+            return Err(Int8Error::Invalid {
+                path: mp,
+                field: "head.logit_scale".into(),
+                message: format!(
+                    "is {}, expected input_scale * weight_scale = {}",
+                    manifest.head.logit_scale,
+                    model.head.logit_scale()
+                ),
+            });
+        }
         Ok(model)
     }
 }
@@ -494,16 +506,6 @@ fn build(mp: &str, m: &Manifest, r: &mut Reader) -> Result<Int8Model, Int8Error>
         weights: r.i8(&mh.tensors.weight, &[mh.classes, mh.in_features])?,
         bias: r.i32(&mh.tensors.bias, &[mh.classes])?,
     };
-    if head.logit_scale() != mh.logit_scale {
-        return Err(bad(
-            "head.logit_scale".into(),
-            format!(
-                "is {}, expected input_scale * weight_scale = {}",
-                mh.logit_scale,
-                head.logit_scale()
-            ),
-        ));
-    }
     Ok(Int8Model {
         format_version: m.format_version,
         name: m.name.clone(),

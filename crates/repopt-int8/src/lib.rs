@@ -28,4 +28,6 @@ pub use model::{
 };
 
 #[cfg(test)]
+mod tests_format;
+#[cfg(test)]
 mod tests_golden;

@@ -8,6 +8,12 @@ use crate::model::*;
 use crate::testutil::{chain_geometry, random_image, random_model, random_model_with, SplitMix64};
 use crate::Int8Error;
 
+/// Index of `w[o][ky][kx][i]` in OHWI layout.
+fn wi(o: usize, ky: usize, kx: usize, i: usize, cin: usize) -> usize {
+    ((o * 3 + ky) * 3 + kx) * cin + i
+}
+
+#[allow(clippy::too_many_arguments)]
 /// A layer with every scale 1-ish and requantisation multiplier `real`.
 fn layer(
     index: usize,
@@ -110,10 +116,10 @@ fn hwc_and_ohwi_layouts() {
     // out0 = 3*in0 + 1*in1, out1 = -1*in0 + 2*in1 (+ bias)
     let mut w = vec![0i8; 2 * 9 * 2];
     // w[o][1][1][i] at ((o*3+1)*3+1)*2+i
-    w[((0 * 3 + 1) * 3 + 1) * 2] = 3;
-    w[((0 * 3 + 1) * 3 + 1) * 2 + 1] = 1;
-    w[((3 + 1) * 3 + 1) * 2] = -1;
-    w[((3 + 1) * 3 + 1) * 2 + 1] = 2;
+    w[wi(0, 1, 1, 0, 2)] = 3;
+    w[wi(0, 1, 1, 1, 2)] = 1;
+    w[wi(1, 1, 1, 0, 2)] = -1;
+    w[wi(1, 1, 1, 1, 2)] = 2;
     let l = layer(1, 2, 2, 1, 1, w, vec![10, 0], 1.0);
     assert_eq!(
         accumulate(&l, &[5u8, 7], 32).unwrap(),
@@ -131,7 +137,7 @@ fn requantisation_rounding_and_relu() {
         4,
         1,
         1,
-        vec![0, 0, 0, 0, 1, 0, 0, 0, 0].repeat(4),
+        [0, 0, 0, 0, 1, 0, 0, 0, 0].repeat(4),
         vec![0, 2, -100, 1000],
         0.5,
     );
