@@ -70,6 +70,17 @@ impl Outputs {
 pub fn quantize_input(model: &Int8Model, image: &[u8]) -> Result<Vec<i8>, Int8Error> {
     let inp = &model.input;
     check_input_len(model, image.len())?;
+    if inp.lut.len() != inp.channels * 256 {
+        return Err(Int8Error::Invalid {
+            path: "<memory>".into(),
+            field: "input.lut".into(),
+            message: format!(
+                "has {} values, expected {}",
+                inp.lut.len(),
+                inp.channels * 256
+            ),
+        });
+    }
     Ok(image
         .iter()
         .enumerate()
