@@ -2,8 +2,8 @@
 //! `manifest.json` (versioned metadata, geometry, scalar scales, tensor names)
 //! and `model.safetensors` (I8, I32 and F32 tensors).
 //!
-//! [`save`] writes each file to a temporary name and renames it into place
-//! (safetensors first, manifest last). [`load`] validates everything and
+//! [`Int8Model::save`] writes each file to a temporary name and renames it into place
+//! (safetensors first, manifest last). [`Int8Model::load`] validates everything and
 //! never panics on bad input.
 
 use std::collections::{BTreeMap, HashMap};

@@ -121,8 +121,13 @@ fn check_input_len(model: &Int8Model, found: usize) -> Result<(), Int8Error> {
 }
 
 /// Exact accumulators of one conv layer, HWC `[out][out][O]`, each checked to
-/// fit `acc_bits` bits: `acc[y][x][o] = bias[o] + sum_{ky,kx,i} w[o][ky][kx][i]
-/// * in[y*s+ky-1][x*s+kx-1][i]`, with input positions outside the map reading 0.
+/// fit `acc_bits` bits (contract §3, §4):
+///
+/// ```text
+/// acc[y][x][o] = bias[o] + sum_{ky,kx,i} w[o][ky][kx][i] * in[y*s+ky-1][x*s+kx-1][i]
+/// ```
+///
+/// with input positions outside the map reading 0.
 pub fn accumulate<T: Activation>(
     layer: &Int8Layer,
     input: &[T],

@@ -5,7 +5,7 @@
 //! generated HLS C++ must agree bit for bit.
 //!
 //! * [`arith`]: the fixed-point arithmetic (requantisation, saturation).
-//! * [`format`]: the INT8 model and its file set (safetensors + manifest).
+//! * [`format`](mod@format): the INT8 model and its file set (safetensors + manifest).
 //! * [`golden`]: the plain reference engine.
 //! * [`host`]: host-side quantisation helpers (scales, bias, layouts).
 //! * [`bounds`]: static worst-case accumulator bounds.
