@@ -421,3 +421,82 @@ proptest! {
         }
     }
 }
+
+/// The integers mean what the contract says: a float conv + bias + ReLU,
+/// quantised with the host helpers (§10), run by the golden engine and
+/// dequantised with `s_out`, stays within one output step plus the
+/// weight/input rounding noise of the float result.
+#[test]
+fn integer_layer_tracks_the_float_layer() {
+    use crate::host::{channel_multiplier, quantize_bias, quantize_per_channel};
+    let (cin, cout, size) = (4usize, 3usize, 6usize);
+    let mut rng = SplitMix64(99);
+    let mut f = |a: f64| ((rng.unit_f64() * 2.0 - 1.0) * a) as f32;
+    let w_oihw: Vec<f32> = (0..cout * cin * 9).map(|_| f(0.3)).collect();
+    let b: Vec<f32> = (0..cout).map(|_| f(0.2)).collect();
+    let x: Vec<f32> = (0..size * size * cin).map(|_| f(2.0)).collect(); // HWC, normalised
+                                                                        // float reference (cross-correlation, zero padding, stride 1), then ReLU
+    let mut yf = vec![0f64; size * size * cout];
+    for y in 0..size {
+        for xx in 0..size {
+            for o in 0..cout {
+                let mut s = b[o] as f64;
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        let (iy, ix) =
+                            (y as isize + ky as isize - 1, xx as isize + kx as isize - 1);
+                        if iy < 0 || ix < 0 || iy >= size as isize || ix >= size as isize {
+                            continue;
+                        }
+                        for i in 0..cin {
+                            s += w_oihw[(o * cin + i) * 9 + ky * 3 + kx] as f64
+                                * x[(iy as usize * size + ix as usize) * cin + i] as f64;
+                        }
+                    }
+                }
+                yf[(y * size + xx) * cout + o] = s.max(0.0);
+            }
+        }
+    }
+    let s_in = x.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+    let s_out = yf.iter().fold(0f64, |m, &v| m.max(v)) as f32 / 255.0;
+    let w_ohwi = crate::host::oihw_to_ohwi(&w_oihw, cout, cin);
+    let (wq, s_w) = quantize_per_channel(&w_ohwi, cout);
+    let bias: Vec<i32> = (0..cout)
+        .map(|o| quantize_bias(b[o], s_in, s_w[o], "b").unwrap())
+        .collect();
+    let (multiplier, shift): (Vec<i32>, Vec<i32>) = (0..cout)
+        .map(|o| channel_multiplier(s_in, s_w[o], s_out).unwrap())
+        .unzip();
+    let layer = Int8Layer {
+        geometry: LayerGeometry {
+            index: 0,
+            name: "float-check".into(),
+            in_channels: cin,
+            out_channels: cout,
+            stride: 1,
+            in_size: size,
+            out_size: size,
+        },
+        input_scale: s_in,
+        output_scale: s_out,
+        weight_scales: s_w.clone(),
+        weights: wq,
+        bias,
+        multiplier,
+        shift,
+    };
+    let xq: Vec<i8> = x
+        .iter()
+        .map(|&v| crate::arith::quantize_symmetric(v as f64, s_in as f64))
+        .collect();
+    let yq = run_layer(&layer, &xq).unwrap();
+    // error budget: half an output step + accumulated input/weight rounding
+    let budget = 0.5 * s_out as f64 + 36.0 * (0.5 * s_in as f64 * 0.3 + 2.0 * 0.5 * 0.3 / 127.0);
+    let mut worst = 0f64;
+    for (k, &q) in yq.iter().enumerate() {
+        worst = worst.max((q as f64 * s_out as f64 - yf[k]).abs());
+    }
+    assert!(worst <= budget, "worst {worst} budget {budget}");
+    assert!(yq.iter().any(|&q| q > 100), "outputs span the uint8 range");
+}
