@@ -2,8 +2,9 @@
 //! and output-band store of every tile is a task with its dependencies; DRAM
 //! is one shared server (transfers serialised), compute is one server (the
 //! units run in lock step). Among the tasks whose dependencies are done, the
-//! one that can start first runs first (ties: program order, so the current
-//! pass's bands go before the next pass's weight prefetch).
+//! one that can start first runs first; DRAM serves its requests in the order
+//! they became ready (ties: program order, so the current pass's bands go
+//! before the next pass's weight prefetch).
 //!
 //! Double buffering appears as dependencies: the weights of pass p + 1 wait
 //! for the last tile of pass p - 1 (their buffer slot), the input band of tile
@@ -158,7 +159,7 @@ pub fn layer_trace(chip: &ChipSpec, s: &LayerSchedule) -> (LayerTiming, Vec<Trac
                 };
                 (pos, id, ready_at[*id].max(free))
             })
-            .min_by_key(|&(_, id, st)| (st, *id))
+            .min_by_key(|&(_, id, st)| (st, ready_at[*id], *id))
             .expect("dependency graph is acyclic");
         frontier.swap_remove(pos);
         start[id] = st;

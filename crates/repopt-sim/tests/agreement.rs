@@ -59,3 +59,73 @@ fn analytic_agrees_with_event_on_every_preset_and_chip() {
         100.0 * worst_layer
     );
 }
+
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+    use repopt_sim::sweep::SweepGrid;
+    use repopt_spec::{ModelSpec, StageSpec, SPEC_FORMAT_VERSION};
+
+    /// Random chips, including starved DRAM and tiny buffers (many bands),
+    /// on random small networks: the network latency stays within this.
+    pub const RANDOM_TOLERANCE: f64 = 0.20;
+
+    fn model() -> impl Strategy<Value = ModelSpec> {
+        (
+            proptest::collection::vec((1usize..3, 1usize..48, 1usize..3), 1..4),
+            1usize..4,
+            8usize..40,
+        )
+            .prop_map(|(stages, in_channels, image_size)| ModelSpec {
+                format_version: SPEC_FORMAT_VERSION,
+                name: "rand".into(),
+                stages: stages
+                    .into_iter()
+                    .map(|(blocks, width, stride)| StageSpec {
+                        blocks,
+                        width,
+                        stride,
+                    })
+                    .collect(),
+                classes: 10,
+                in_channels,
+                image_size,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn analytic_tracks_event_on_random_chips(
+            spec in model(),
+            units in 1usize..6,
+            pi in 1usize..17,
+            po in 1usize..17,
+            bw in 0.2f64..100.0,
+            latency in 0u64..300,
+            depth in 1u64..20,
+            fmap_scale in 1u64..6,
+        ) {
+            let w = Workload::from_spec(&spec);
+            let mut base = ChipSpec::preset("edge-fpga").unwrap();
+            base.buffers.fmap_bytes = 1;
+            base.buffers.weight_bytes_per_unit = 1;
+            base.dram.latency_cycles = latency;
+            base.array.pipeline_depth = depth;
+            let grid = SweepGrid {
+                units: vec![units],
+                pi: vec![pi],
+                po: vec![po],
+                bandwidth_gb_per_s: vec![bw],
+                clock_mhz: vec![200.0],
+                fit_buffers: true,
+            };
+            let mut chip = grid.chip(&base, &w, 0);
+            chip.buffers.fmap_bytes *= fmap_scale;
+            let a = analytic::simulate(&chip, &w).unwrap();
+            let e = event::simulate(&chip, &w).unwrap();
+            let dev = (a.total_cycles as f64 - e.total_cycles as f64) / e.total_cycles as f64;
+            prop_assert!(dev.abs() <= RANDOM_TOLERANCE, "analytic {} event {} ({:+.2}%)", a.total_cycles, e.total_cycles, 100.0 * dev);
+        }
+    }
+}
