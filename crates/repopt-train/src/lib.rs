@@ -1,0 +1,15 @@
+//! RepOpt-VGG training in Candle: models, RepOpt-SGD, Hyper-Search and the
+//! RepVGG baseline. See `docs/training.md`.
+
+pub mod conv;
+pub mod error;
+pub mod model;
+pub mod nn;
+pub mod scales;
+
+pub use error::{Error, Result};
+pub use model::{Arch, Network, Param};
+pub use scales::Scales;
+pub mod loss;
+pub mod optim;
+pub mod schedule;

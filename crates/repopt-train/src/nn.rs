@@ -1,0 +1,104 @@
+//! Layers the models are built from: batch norm over channels-last rows,
+//! the linear head, and PyTorch-compatible initialisation.
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// BatchNorm's epsilon, as in PyTorch and the RepVGG fusion formula.
+pub const BN_EPS: f64 = 1e-5;
+/// Weight of the current batch in the running statistics (PyTorch's default).
+pub const BN_MOMENTUM: f64 = 0.1;
+
+/// Uniform(±bound) tensor from the run's RNG (PyTorch's default conv and
+/// linear init uses bound = 1/sqrt(fan_in)).
+pub fn uniform(
+    rng: &mut ChaCha8Rng,
+    shape: &[usize],
+    bound: f64,
+    dtype: DType,
+    dev: &Device,
+) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|_| rng.random_range(-bound..bound)).collect();
+    Tensor::from_vec(v, shape, dev)?.to_dtype(dtype)
+}
+
+/// Batch normalisation over the rows of `[M, C]` (M = N*H*W, channels last).
+pub struct BatchNorm {
+    pub gamma: Var,
+    pub beta: Var,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+}
+
+impl BatchNorm {
+    pub fn new(channels: usize, dtype: DType, dev: &Device) -> Result<Self> {
+        Ok(Self {
+            gamma: Var::ones(channels, dtype, dev)?,
+            beta: Var::zeros(channels, dtype, dev)?,
+            running_mean: Tensor::zeros(channels, dtype, dev)?,
+            running_var: Tensor::ones(channels, dtype, dev)?,
+        })
+    }
+
+    /// Training mode uses batch statistics and updates the running ones
+    /// (unbiased variance, as PyTorch); eval mode uses the running ones.
+    pub fn forward(&mut self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if !train {
+            let (scale, shift) = self.affine()?;
+            return x.broadcast_mul(&scale)?.broadcast_add(&shift);
+        }
+        let rows = x.dim(0)?;
+        let mean = x.mean_keepdim(0)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(0)?;
+        let inv_std = (var.clone() + BN_EPS)?.sqrt()?.recip()?;
+        let y = centred
+            .broadcast_mul(&inv_std.broadcast_mul(self.gamma.as_tensor())?)?
+            .broadcast_add(self.beta.as_tensor())?;
+        let unbiased = (var.detach().squeeze(0)? * (rows as f64 / (rows.max(2) - 1) as f64))?;
+        self.running_mean = ((&self.running_mean * (1.0 - BN_MOMENTUM))?
+            + (mean.detach().squeeze(0)? * BN_MOMENTUM)?)?;
+        self.running_var =
+            ((&self.running_var * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
+        Ok(y)
+    }
+
+    /// Eval-mode BN as `x * scale + shift` (the folding used for deployment).
+    pub fn affine(&self) -> Result<(Tensor, Tensor)> {
+        let scale = self
+            .gamma
+            .as_tensor()
+            .div(&(&self.running_var + BN_EPS)?.sqrt()?)?;
+        let shift = (self.beta.as_tensor() - (&self.running_mean * &scale)?)?;
+        Ok((scale, shift))
+    }
+}
+
+/// Fully connected head: `y = x W^T + b` with PyTorch's `[out, in]` weight.
+pub struct Linear {
+    pub weight: Var,
+    pub bias: Var,
+}
+
+impl Linear {
+    pub fn new(
+        rng: &mut ChaCha8Rng,
+        inputs: usize,
+        outputs: usize,
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<Self> {
+        let bound = 1.0 / (inputs as f64).sqrt();
+        Ok(Self {
+            weight: Var::from_tensor(&uniform(rng, &[outputs, inputs], bound, dtype, dev)?)?,
+            bias: Var::from_tensor(&uniform(rng, &[outputs], bound, dtype, dev)?)?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight.as_tensor().t()?)?
+            .broadcast_add(self.bias.as_tensor())
+    }
+}
