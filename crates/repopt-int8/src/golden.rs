@@ -70,7 +70,7 @@ impl Outputs {
 pub fn quantize_input(model: &Int8Model, image: &[u8]) -> Result<Vec<i8>, Int8Error> {
     let inp = &model.input;
     check_input_len(model, image.len())?;
-    if inp.lut.len() != inp.channels * 256 {
+    if inp.lut.len() != inp.channels.saturating_mul(256) {
         return Err(Int8Error::Invalid {
             path: "<memory>".into(),
             field: "input.lut".into(),
@@ -102,7 +102,10 @@ pub fn quantize_normalized(model: &Int8Model, image: &[f32]) -> Result<Vec<i8>, 
 
 fn check_input_len(model: &Int8Model, found: usize) -> Result<(), Int8Error> {
     let inp = &model.input;
-    let expected = inp.size * inp.size * inp.channels;
+    let expected = inp
+        .size
+        .saturating_mul(inp.size)
+        .saturating_mul(inp.channels);
     if found != expected {
         let name = model
             .layers
