@@ -20,11 +20,17 @@ struct Cli {
 enum Command {
     /// Show a model preset or spec file: layers, shapes, parameter counts.
     Model(cmd::model::ModelArgs),
+    /// Simulate a network on a chip description: cycles, utilisation, traffic, energy.
+    Sim(cmd::sim::SimArgs),
+    /// Sweep chip parameters (analytic model) and find the Pareto fronts.
+    Sweep(cmd::sweep::SweepArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Model(args) => cmd::model::run(args),
+        Command::Sim(args) => cmd::sim::run(args),
+        Command::Sweep(args) => cmd::sweep::run(args),
     }
 }

@@ -125,8 +125,9 @@ pub fn quick(chip: &ChipSpec, w: &Workload) -> (u64, f64) {
     let mut energy = 0.0;
     for wl in &w.layers {
         let s = LayerSchedule::new(chip, &wl.conv);
-        cycles += layer_timing(chip, &s).cycles.total();
-        energy += crate::report::layer_energy_pj(chip, &s).total();
+        let c = layer_timing(chip, &s).cycles.total();
+        cycles += c;
+        energy += crate::report::layer_energy_pj(chip, &s, c).total();
     }
     (cycles, energy)
 }

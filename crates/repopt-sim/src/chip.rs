@@ -87,6 +87,10 @@ pub struct EnergySpec {
     pub mac_pj: f64,
     pub sram_byte_pj: f64,
     pub dram_byte_pj: f64,
+    /// Static (leakage and clocking) power in milliwatts, paid for every
+    /// cycle a frame takes; 0 when absent.
+    #[serde(default)]
+    pub static_mw: f64,
 }
 
 /// The FPGA part a chip description targets (resources of the whole part).
@@ -238,6 +242,7 @@ impl ChipSpec {
             ("energy.mac_pj", self.energy.mac_pj),
             ("energy.sram_byte_pj", self.energy.sram_byte_pj),
             ("energy.dram_byte_pj", self.energy.dram_byte_pj),
+            ("energy.static_mw", self.energy.static_mw),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(format!("`{field}` must be zero or positive (got {v})"));

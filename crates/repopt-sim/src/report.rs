@@ -59,11 +59,13 @@ pub struct Energy {
     pub mac_pj: f64,
     pub sram_pj: f64,
     pub dram_pj: f64,
+    /// Static power over the layer's time.
+    pub static_pj: f64,
 }
 
 impl Energy {
     pub fn total(&self) -> f64 {
-        self.mac_pj + self.sram_pj + self.dram_pj
+        self.mac_pj + self.sram_pj + self.dram_pj + self.static_pj
     }
 }
 
@@ -124,12 +126,15 @@ pub fn layer_sram_bytes(chip: &ChipSpec, s: &LayerSchedule) -> u64 {
     bytes + (l.out_size * l.out_size * l.out_channels) as u64 + r + w
 }
 
-pub fn layer_energy_pj(chip: &ChipSpec, s: &LayerSchedule) -> Energy {
+/// Energy of a layer that takes `cycles`: MACs, SRAM bytes and DRAM bytes
+/// times their energies, plus static power times time (mW * us * 1000 = pJ).
+pub fn layer_energy_pj(chip: &ChipSpec, s: &LayerSchedule, cycles: u64) -> Energy {
     let (r, w) = layer_dram_bytes(s);
     Energy {
         mac_pj: s.layer.macs() as f64 * chip.energy.mac_pj,
         sram_pj: layer_sram_bytes(chip, s) as f64 * chip.energy.sram_byte_pj,
         dram_pj: (r + w) as f64 * chip.energy.dram_byte_pj,
+        static_pj: chip.energy.static_mw * (cycles as f64 / chip.array.clock_mhz) * 1e3,
     }
 }
 
@@ -171,7 +176,7 @@ pub fn layer_report(
         },
         ops_per_dram_byte: 2.0 * macs as f64 / (r + w) as f64,
         achieved_gops: 2.0 * macs as f64 / (time_us * 1e3),
-        energy: layer_energy_pj(chip, s),
+        energy: layer_energy_pj(chip, s, total),
     }
 }
 
@@ -222,6 +227,7 @@ impl NetworkReport {
             energy.mac_pj += l.energy.mac_pj;
             energy.sram_pj += l.energy.sram_pj;
             energy.dram_pj += l.energy.dram_pj;
+            energy.static_pj += l.energy.static_pj;
             r += l.dram_read_bytes;
             wr += l.dram_write_bytes;
         }
@@ -266,13 +272,13 @@ impl NetworkReport {
              ic_groups,macs,compute_cycles,fill_drain_cycles,weight_load_cycles,fmap_traffic_cycles,\
              stall_cycles,total_cycles,time_us,utilisation,dram_read_bytes,dram_write_bytes,\
              dram_busy_cycles,bound,ops_per_dram_byte,achieved_gops,energy_mac_pj,energy_sram_pj,\
-             energy_dram_pj\n",
+             energy_dram_pj,energy_static_pj\n",
         );
         for l in &self.layers {
             let c = &l.cycles;
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.4},{},{},{},{},{:.3},{:.2},{:.0},{:.0},{:.0}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.4},{},{},{},{},{:.3},{:.2},{:.0},{:.0},{:.0},{:.0}",
                 l.index,
                 l.name,
                 l.in_channels,
@@ -304,7 +310,8 @@ impl NetworkReport {
                 l.achieved_gops,
                 l.energy.mac_pj,
                 l.energy.sram_pj,
-                l.energy.dram_pj
+                l.energy.dram_pj,
+                l.energy.static_pj
             );
         }
         s
@@ -384,14 +391,15 @@ impl NetworkReport {
         );
         let _ = writeln!(
             s,
-            "DRAM: {:.2} MiB read, {:.2} MiB written per frame at {} GB/s; energy {:.1} uJ/frame (MAC {:.1}, SRAM {:.1}, DRAM {:.1})",
+            "DRAM: {:.2} MiB read, {:.2} MiB written per frame at {} GB/s; energy {:.1} uJ/frame (MAC {:.1}, SRAM {:.1}, DRAM {:.1}, static {:.1})",
             self.dram_read_bytes as f64 / 1048576.0,
             self.dram_write_bytes as f64 / 1048576.0,
             self.dram_bandwidth_gb_per_s,
             self.energy_uj,
             self.energy.mac_pj * 1e-6,
             self.energy.sram_pj * 1e-6,
-            self.energy.dram_pj * 1e-6
+            self.energy.dram_pj * 1e-6,
+            self.energy.static_pj * 1e-6
         );
         s
     }

@@ -93,6 +93,18 @@ fn fmt_num(v: f64) -> String {
     .replace(".000", "")
 }
 
+/// The smallest 1, 2, 2.5, 5 or 10 times a power of ten at or above `v`
+/// (so that five ticks fall on round numbers).
+fn nice_max(v: f64) -> f64 {
+    let p = 10f64.powf(v.log10().floor());
+    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        if m * p >= v {
+            return m * p;
+        }
+    }
+    10.0 * p
+}
+
 /// Linear y ticks from 0 to `max`.
 fn y_ticks(s: &mut String, max: f64, fmt: impl Fn(f64) -> String) {
     let (y0, y1) = (H - MB, MT);
@@ -130,13 +142,14 @@ pub fn cycles_by_cause(r: &NetworkReport) -> String {
         "{} on {}: cycles per layer by cause ({:?} timing)",
         r.model, r.chip, r.level
     ));
-    let max = r
-        .layers
-        .iter()
-        .map(|l| l.total_cycles)
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
+    let max = nice_max(
+        r.layers
+            .iter()
+            .map(|l| l.total_cycles)
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64,
+    );
     y_ticks(&mut s, max, fmt_num);
     axes(&mut s, "layer", "cycles");
     let n = r.layers.len().max(1) as f64;

@@ -13,7 +13,8 @@ use crate::workload::Workload;
 use crate::SimError;
 
 /// The grid: every combination of the listed values; other fields come from
-/// the base chip.
+/// the base chip, except static power, scaled by the point's MAC lanes over
+/// the base chip's (a bigger array leaks more).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepGrid {
     pub units: Vec<usize>,
@@ -63,6 +64,9 @@ impl SweepGrid {
         let pi = self.pi[pick(self.pi.len())];
         let units = self.units[pick(self.units.len())];
         let mut c = base.clone();
+        // Static power grows with the array: scale the base chip's by MAC lanes.
+        let lanes = (units * 9 * pi * po) as f64;
+        c.energy.static_mw = base.energy.static_mw * lanes / base.macs_per_cycle() as f64;
         c.name = format!("{}-u{units}-pi{pi}-po{po}-bw{bw}-clk{clock}", base.name);
         c.array.units = units;
         c.array.pi = pi;
