@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train RepOpt-VGG (RepOpt-SGD or plain SGD), RepVGG or the Hyper-Search model.
+    Train(cmd::train::TrainArgs),
     /// Show a model preset or spec file: layers, shapes, parameter counts.
     Model(cmd::model::ModelArgs),
     /// Simulate a network on a chip description: cycles, utilisation, traffic, energy.
@@ -29,6 +31,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Train(args) => cmd::train::run(args),
         Command::Model(args) => cmd::model::run(args),
         Command::Sim(args) => cmd::sim::run(args),
         Command::Sweep(args) => cmd::sweep::run(args),

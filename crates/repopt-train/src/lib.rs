@@ -10,6 +10,11 @@ pub mod scales;
 pub use error::{Error, Result};
 pub use model::{Arch, Network, Param};
 pub use scales::Scales;
+pub mod checkpoint;
 pub mod loss;
 pub mod optim;
 pub mod schedule;
+pub mod trainer;
+
+pub use checkpoint::Checkpoint;
+pub use trainer::{EpochMetrics, Event, TrainConfig, Trainer};

@@ -371,8 +371,12 @@ impl Network {
                 ));
             }
         }
+        // `copy`: a Var cannot be set to a tensor that shares its storage.
         let get = |name: String| -> Result<Tensor> {
-            Ok(state[&name].to_dtype(DType::F32)?.to_device(&self.device)?)
+            Ok(state[&name]
+                .to_dtype(DType::F32)?
+                .to_device(&self.device)?
+                .copy()?)
         };
         for (l, block) in self.layers.iter().zip(self.blocks.iter_mut()) {
             let n = l.name();
