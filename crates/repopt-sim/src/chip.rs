@@ -254,6 +254,30 @@ impl ChipSpec {
     /// Checks that every layer of `w` fits this chip: buffers hold at least
     /// one double-buffered tile, the accumulator holds the worst-case sum.
     pub fn validate_for(&self, w: &Workload) -> Result<(), SimError> {
+        self.validate_buffers_for(w)?;
+        for l in &w.layers {
+            let c = &l.conv;
+            let need_bits = accumulator_bits_needed(c.in_channels);
+            if self.array.accumulator_bits < need_bits {
+                return Err(SimError::DoesNotFit {
+                    chip: self.name.clone(),
+                    layer: l.name.clone(),
+                    message: format!(
+                        "`array.accumulator_bits` = {} cannot hold the worst-case sum: \
+                         9 * {} * 127 * 255 + bias bound = {} needs {need_bits} bits (signed)",
+                        self.array.accumulator_bits,
+                        c.in_channels,
+                        worst_case_accumulator(c.in_channels)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The buffer checks of [`ChipSpec::validate_for`] only (the functional
+    /// path detects accumulator overflow on the actual data instead).
+    pub fn validate_buffers_for(&self, w: &Workload) -> Result<(), SimError> {
         self.validate()?;
         for l in &w.layers {
             let c = &l.conv;
@@ -289,20 +313,6 @@ impl ChipSpec {
                         c.in_channels,
                         c.out_size,
                         c.out_channels.min(self.array.units * self.array.po),
-                    ),
-                });
-            }
-            let need_bits = accumulator_bits_needed(c.in_channels);
-            if self.array.accumulator_bits < need_bits {
-                return Err(SimError::DoesNotFit {
-                    chip: self.name.clone(),
-                    layer: l.name.clone(),
-                    message: format!(
-                        "`array.accumulator_bits` = {} cannot hold the worst-case sum: \
-                         9 * {} * 127 * 255 + bias bound = {} needs {need_bits} bits (signed)",
-                        self.array.accumulator_bits,
-                        c.in_channels,
-                        worst_case_accumulator(c.in_channels)
                     ),
                 });
             }

@@ -8,12 +8,15 @@
 //! * [`report`]: per-layer and per-network figures, table, CSV, JSON, SVG.
 //! * [`sweep`]: grids over chip parameters and their Pareto fronts.
 //! * [`scalesim`]: SCALE-Sim topology CSV import and export.
+//! * [`functional`]: INT8 execution in the array's schedule, bit-exact to the
+//!   golden engine of `repopt-int8`, with accumulator overflow detection.
 //!
 //! The schedule and both timing levels are documented in `docs/simulator.md`.
 
 pub mod analytic;
 pub mod chip;
 pub mod event;
+pub mod functional;
 pub mod report;
 pub mod scalesim;
 pub mod schedule;
