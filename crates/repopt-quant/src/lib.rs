@@ -1,0 +1,1 @@
+//! repopt-quant (work in progress)
