@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use repopt_sim::{analytic, event, scalesim, svg, write_atomic, ChipSpec, NetworkReport, Workload};
+use repopt_sim::{
+    analytic, event, functional, scalesim, svg, write_atomic, ChipSpec, NetworkReport, Workload,
+};
 use repopt_spec::ModelSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -25,6 +27,10 @@ pub struct WorkloadArgs {
     /// A SCALE-Sim topology CSV instead of --model (3x3 layers, padded sizes).
     #[arg(long)]
     pub topology: Option<PathBuf>,
+    /// An INT8 model directory (repopt-int8 file set) instead of --model: its
+    /// layers are timed, and `sim` also runs them functionally.
+    #[arg(long, conflicts_with_all = ["topology", "image_size"])]
+    pub int8: Option<PathBuf>,
     /// Override the model's input image size (square).
     #[arg(long)]
     pub image_size: Option<usize>,
@@ -32,6 +38,11 @@ pub struct WorkloadArgs {
 
 impl WorkloadArgs {
     pub fn load(&self) -> anyhow::Result<Workload> {
+        if let Some(dir) = &self.int8 {
+            let m = functional::load_model(dir)
+                .with_context(|| format!("loading INT8 model {}", dir.display()))?;
+            return Ok(functional::workload_of(&m));
+        }
         if let Some(t) = &self.topology {
             if self.image_size.is_some() {
                 bail!(
@@ -71,6 +82,13 @@ pub struct SimArgs {
     /// Write the workload as a SCALE-Sim topology CSV to this file.
     #[arg(long)]
     pub export_topology: Option<PathBuf>,
+    /// With --int8: random images to run through the chip's functional path
+    /// and the golden engine (every layer output must be bit-identical).
+    #[arg(long, default_value_t = 1)]
+    pub images: usize,
+    /// Seed of the random images.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
@@ -112,6 +130,20 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.out {
         write_report_files(dir, r, &chip, &w)?;
     }
+    let functional_line = match &args.workload.int8 {
+        Some(dir) => {
+            let m = functional::load_model(dir)?;
+            let t0 = std::time::Instant::now();
+            let layers = functional::check_random_images(&chip, &m, args.images, args.seed)
+                .map_err(|e| anyhow::anyhow!("functional check failed: {e}"))?;
+            Some(format!(
+                "functional: {} image(s) bit-exact to the golden engine on all {layers} layers, pooled features and logits ({:.2} s)",
+                args.images,
+                t0.elapsed().as_secs_f64()
+            ))
+        }
+        None => None,
+    };
     if args.json {
         println!("{}", r.to_json());
     } else if args.csv {
@@ -125,6 +157,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             other.total_cycles,
             100.0 * dev
         );
+        if let Some(l) = &functional_line {
+            println!("{l}");
+        }
         if let Some(dir) = &args.out {
             println!(
                 "wrote report.json, layers.csv, cycles.svg, utilisation.svg, roofline.svg, chip.toml, topology.csv to {}",

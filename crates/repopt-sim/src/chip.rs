@@ -130,7 +130,8 @@ impl ChipSpec {
             return Ok(c);
         }
         let path = Path::new(name_or_path);
-        if path.exists() {
+        if path.exists() || name_or_path.ends_with(".toml") || name_or_path.contains('/') {
+            // Looks like a file: say why it cannot be read.
             return Self::from_file(path);
         }
         Err(SimError::UnknownChip {

@@ -313,3 +313,27 @@ pub fn check_against_golden(
     }
     Ok(sim.per_layer.len())
 }
+
+pub use repopt_int8::Int8Model as Model;
+
+/// Loads an INT8 model file set (`repopt-int8` format).
+pub fn load_model(dir: &std::path::Path) -> Result<Int8Model, FunctionalError> {
+    Ok(Int8Model::load(dir)?)
+}
+
+/// Runs `images` random images (deterministic in `seed`) through the chip
+/// and the golden engine; `Ok(layers compared per image)` when all agree.
+pub fn check_random_images(
+    chip: &ChipSpec,
+    model: &Int8Model,
+    images: usize,
+    seed: u64,
+) -> Result<usize, String> {
+    let mut layers = 0;
+    for k in 0..images {
+        let image = repopt_int8::testutil::random_image(seed.wrapping_add(k as u64), model);
+        layers =
+            check_against_golden(chip, model, &image).map_err(|e| format!("image {k}: {e}"))?;
+    }
+    Ok(layers)
+}
