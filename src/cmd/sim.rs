@@ -89,6 +89,10 @@ pub struct SimArgs {
     /// Seed of the random images.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also write trace.csv (every weight load, input load, compute and store
+    /// of the event simulation) into --out.
+    #[arg(long, requires = "out")]
+    pub trace: bool,
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
@@ -129,6 +133,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     };
     if let Some(dir) = &args.out {
         write_report_files(dir, r, &chip, &w)?;
+        if args.trace {
+            write(dir, "trace.csv", &event::trace_csv(&chip, &w))?;
+        }
     }
     let functional_line = match &args.workload.int8 {
         Some(dir) => {
@@ -162,7 +169,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         }
         if let Some(dir) = &args.out {
             println!(
-                "wrote report.json, layers.csv, cycles.svg, utilisation.svg, roofline.svg, chip.toml, topology.csv to {}",
+                "wrote report.json, layers.csv, cycles.svg, utilisation.svg, roofline.svg, chip.toml, topology.csv{} to {}",
+                if args.trace { ", trace.csv" } else { "" },
                 dir.display()
             );
         }

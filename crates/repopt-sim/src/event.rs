@@ -239,3 +239,35 @@ pub fn simulate(chip: &ChipSpec, w: &Workload) -> Result<NetworkReport, SimError
         .collect();
     Ok(NetworkReport::new(chip, w, TimingLevel::Event, layers))
 }
+
+/// The event trace of every layer as CSV (times in cycles from the frame
+/// start; layers run back to back).
+pub fn trace_csv(chip: &ChipSpec, w: &Workload) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("layer,name,task,index,bytes,start_cycle,end_cycle\n");
+    let mut t0 = 0u64;
+    for wl in &w.layers {
+        let sched = LayerSchedule::new(chip, &wl.conv);
+        let (timing, trace) = layer_trace(chip, &sched);
+        for e in &trace {
+            let kind = match e.kind {
+                TaskKind::WeightLoad => "weight_load",
+                TaskKind::InputLoad => "input_load",
+                TaskKind::Compute => "compute",
+                TaskKind::Store => "store",
+            };
+            let _ = writeln!(
+                s,
+                "{},{},{kind},{},{},{},{}",
+                wl.conv.index,
+                wl.name,
+                e.index,
+                e.bytes,
+                t0 + e.start,
+                t0 + e.end
+            );
+        }
+        t0 += timing.cycles.total();
+    }
+    s
+}
