@@ -115,6 +115,12 @@ pub fn write_report_files(
     write(dir, "roofline.svg", &svg::roofline(r, chip))?;
     write(dir, "chip.toml", &chip.to_toml())?;
     write(dir, "topology.csv", &scalesim::export(w))?;
+    let plan = repopt_sim::schedule::network_plan(chip, w);
+    write(
+        dir,
+        "schedule.json",
+        &serde_json::to_string_pretty(&plan).context("serialising the schedule")?,
+    )?;
     Ok(())
 }
 
@@ -169,7 +175,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         }
         if let Some(dir) = &args.out {
             println!(
-                "wrote report.json, layers.csv, cycles.svg, utilisation.svg, roofline.svg, chip.toml, topology.csv{} to {}",
+                "wrote report.json, layers.csv, schedule.json, cycles.svg, utilisation.svg, roofline.svg, chip.toml, topology.csv{} to {}",
                 if args.trace { ", trace.csv" } else { "" },
                 dir.display()
             );

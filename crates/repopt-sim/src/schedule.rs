@@ -223,6 +223,42 @@ pub fn compute_cycles(chip: &ChipSpec, l: &ConvLayer) -> ComputeCycles {
     LayerSchedule::new(chip, l).compute_cycles(chip)
 }
 
+/// One layer's plan as the HLS generator needs it: the schedule, the bytes of
+/// a tile, and the compute-cycle prediction its loop trip counts must match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LayerPlan {
+    pub name: String,
+    pub schedule: LayerSchedule,
+    /// Pipelined-loop trip count of a full band: band_rows * E * G.
+    pub full_band_iterations: u64,
+    /// Trip count of the last (possibly shorter) band.
+    pub last_band_iterations: u64,
+    pub weight_tile_bytes_per_unit: u64,
+    pub fmap_bytes_used: u64,
+    pub compute: ComputeCycles,
+}
+
+/// The plan of every layer of `w` on `chip` (the chip should be validated for `w`).
+pub fn network_plan(chip: &ChipSpec, w: &crate::Workload) -> Vec<LayerPlan> {
+    w.layers
+        .iter()
+        .map(|wl| {
+            let s = LayerSchedule::new(chip, &wl.conv);
+            let e = wl.conv.out_size as u64;
+            let last_rows = (wl.conv.out_size - (s.bands - 1) * s.band_rows) as u64;
+            LayerPlan {
+                name: wl.name.clone(),
+                schedule: s,
+                full_band_iterations: s.band_rows as u64 * e * s.ic_groups as u64,
+                last_band_iterations: last_rows * e * s.ic_groups as u64,
+                weight_tile_bytes_per_unit: weight_tile_bytes(chip, &wl.conv),
+                fmap_bytes_used: fmap_bytes_for_band(chip, &wl.conv, s.band_rows),
+                compute: s.compute_cycles(chip),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +284,48 @@ mod tests {
                     assert!(fmap_bytes_for_band(&chip, &l, t.out_rows) <= chip.buffers.fmap_bytes);
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tiles_partition_the_layer_on_random_chips(
+            in_ch in 1usize..40, out_ch in 1usize..70, size in 1usize..40, stride in 1usize..3,
+            units in 1usize..6, pi in 1usize..17, po in 1usize..17, extra in 0u64..5000,
+        ) {
+            let mut chip = ChipSpec::preset("edge-fpga").unwrap();
+            chip.array.units = units;
+            chip.array.pi = pi;
+            chip.array.po = po;
+            let l = ConvLayer {
+                index: 0, stage: 0, block: 0, in_channels: in_ch, out_channels: out_ch,
+                stride, in_size: size, out_size: repopt_spec::conv_out_size(size, stride),
+                has_identity: false,
+            };
+            chip.buffers.fmap_bytes = min_fmap_buffer_bytes(&chip, &l) + extra;
+            let s = LayerSchedule::new(&chip, &l);
+            let mut covered = vec![0u32; l.out_size * l.out_channels];
+            let mut iters = 0;
+            for t in s.tiles(&chip) {
+                proptest::prop_assert!(t.out_rows >= 1 && t.oc >= 1);
+                proptest::prop_assert!(
+                    fmap_bytes_for_band(&chip, &l, t.out_rows) <= chip.buffers.fmap_bytes
+                );
+                let lo = (t.out_row0 * stride).saturating_sub(1);
+                let hi = ((t.out_row0 + t.out_rows - 1) * stride + 1).min(size - 1);
+                proptest::prop_assert_eq!((t.in_row0, t.in_rows), (lo, hi + 1 - lo));
+                for y in t.out_row0..t.out_row0 + t.out_rows {
+                    for o in t.oc0..t.oc0 + t.oc {
+                        covered[y * out_ch + o] += 1;
+                    }
+                }
+                iters += t.iterations;
+            }
+            proptest::prop_assert!(covered.iter().all(|&c| c == 1));
+            proptest::prop_assert_eq!(iters, s.compute_cycles(&chip).iterations);
+            let (r, _) = crate::report::layer_dram_bytes(&s);
+            let loaded: u64 = s.tiles(&chip).iter().map(|t| t.in_bytes + t.weight_bytes).sum();
+            proptest::prop_assert_eq!(r, loaded);
         }
     }
 }
