@@ -1,7 +1,9 @@
 //! One module per `repopt` subcommand; each exposes `XArgs` (clap) and `run`.
 
 pub mod common;
+pub mod hs;
 pub mod model;
+pub mod multipliers;
 pub mod sim;
 pub mod sweep;
 pub mod train;

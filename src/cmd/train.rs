@@ -69,9 +69,10 @@ pub struct TrainArgs {
     pub no_flip: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output folder: checkpoint, metrics.jsonl, metrics.csv.
-    #[arg(long, default_value = "runs/train")]
-    pub out: PathBuf,
+    /// Output folder: checkpoint, metrics.jsonl, metrics.csv
+    /// [default: runs/train, runs/hs for `repopt hs`].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Continue the run whose checkpoint is in this folder.
     #[arg(long)]
     pub resume: Option<PathBuf>,
@@ -130,8 +131,9 @@ pub fn config_from_args(
     config
 }
 
-/// Trains (or resumes) and returns the trainer at the end, for callers such as `hs`.
-pub fn train(args: &TrainArgs) -> anyhow::Result<Trainer> {
+/// Trains (or resumes) into `out` and returns the trainer at the end, for
+/// callers such as `hs`.
+pub fn train(args: &TrainArgs, out: &Path) -> anyhow::Result<Trainer> {
     let dev = device(&args.device)?;
     let (source, split) = args.data.load()?;
     let mut trainer = match &args.resume {
@@ -175,24 +177,32 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<Trainer> {
             Trainer::new(config, norm, scales.as_ref().map(|s| &s.1), &dev)?
         }
     };
-    let out = args.resume.clone().unwrap_or_else(|| args.out.clone());
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut progress = TrainProgress::new(args.quiet);
     let mut this_run = 0;
     while !trainer.finished() && args.stop_after.is_none_or(|n| this_run < n) {
         let m = trainer.train_epoch(&split.train, &split.test, &mut |e| progress.observe(e))?;
-        append_metrics(&out, &m)?;
+        append_metrics(out, &m)?;
         trainer
-            .save(&out)
+            .save(out)
             .with_context(|| format!("saving checkpoint to {}", out.display()))?;
         this_run += 1;
     }
     Ok(trainer)
 }
 
+/// The run's folder: the resumed checkpoint's, `--out`, or `default`.
+pub fn out_dir(args: &TrainArgs, default: &str) -> PathBuf {
+    args.resume
+        .clone()
+        .or_else(|| args.out.clone())
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let trainer = train(&args)?;
-    summary(&trainer, &args.resume.clone().unwrap_or(args.out.clone()));
+    let out = out_dir(&args, "runs/train");
+    let trainer = train(&args, &out)?;
+    summary(&trainer, &out);
     Ok(())
 }
 

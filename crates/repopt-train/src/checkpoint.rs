@@ -73,12 +73,14 @@ impl Checkpoint {
             .map_err(|e| Error::checkpoint(&meta_path, format!("not valid JSON: {e}")))?;
         match version.get("format_version").and_then(|v| v.as_u64()) {
             Some(v) if v == CHECKPOINT_FORMAT_VERSION as u64 => {}
-            Some(v) => return Err(Error::checkpoint(
-                &meta_path,
-                format!(
+            Some(v) => {
+                return Err(Error::checkpoint(
+                    &meta_path,
+                    format!(
                     "format_version {v} is not supported (expected {CHECKPOINT_FORMAT_VERSION})"
                 ),
-            )),
+                ))
+            }
             None => {
                 return Err(Error::checkpoint(
                     &meta_path,
