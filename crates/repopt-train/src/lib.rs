@@ -1,6 +1,7 @@
 //! RepOpt-VGG training in Candle: models, RepOpt-SGD, Hyper-Search and the
 //! RepVGG baseline. See `docs/training.md`.
 
+mod batchnorm_op;
 pub mod conv;
 pub mod error;
 pub mod model;

@@ -504,49 +504,31 @@ fn to_matmul_var(oihw: &Tensor) -> Result<Var> {
 fn block_forward(block: &mut Block, l: &ConvLayer, x: &Tensor, train: bool) -> Result<Tensor> {
     let (n, _, _, c) = x.dims4()?;
     let cols = im2col3x3(x, l.stride)?;
-    let pre = match block {
-        Block::Plain { kernel, bn, .. } => bn.forward(&cols.matmul(kernel.as_tensor())?, train)?,
-        Block::HyperSearch {
-            k3,
-            k1,
-            s,
-            t,
-            d,
-            bn,
-        } => {
+    // Blocks with one BN before the ReLU fuse the two.
+    let out = match block {
+        Block::Plain { kernel, bn, .. } => bn.forward(&cols.matmul(kernel.as_tensor())?, train, true)?,
+        Block::HyperSearch { k3, k1, s, t, d, bn } => {
             let mut sum = cols
                 .matmul(k3.as_tensor())?
                 .broadcast_mul(s.as_tensor())?
-                .add(
-                    &centre_columns(&cols, c)?
-                        .matmul(k1.as_tensor())?
-                        .broadcast_mul(t.as_tensor())?,
-                )?;
+                .add(&centre_columns(&cols, c)?.matmul(k1.as_tensor())?.broadcast_mul(t.as_tensor())?)?;
             if let Some(d) = d {
                 sum = sum.add(&x.reshape(((), c))?.broadcast_mul(d.as_tensor())?)?;
             }
-            bn.forward(&sum, train)?
+            bn.forward(&sum, train, true)?
         }
-        Block::RepVgg {
-            dense,
-            dense_bn,
-            k1,
-            k1_bn,
-            identity_bn,
-        } => {
+        Block::RepVgg { dense, dense_bn, k1, k1_bn, identity_bn } => {
             let mut sum = dense_bn
-                .forward(&cols.matmul(dense.as_tensor())?, train)?
-                .add(&k1_bn.forward(&centre_columns(&cols, c)?.matmul(k1.as_tensor())?, train)?)?;
+                .forward(&cols.matmul(dense.as_tensor())?, train, false)?
+                .add(&k1_bn.forward(&centre_columns(&cols, c)?.matmul(k1.as_tensor())?, train, false)?)?;
             if let Some(bn) = identity_bn {
-                sum = sum.add(&bn.forward(&x.reshape(((), c))?, train)?)?;
+                sum = sum.add(&bn.forward(&x.reshape(((), c))?, train, false)?)?;
             }
-            sum
+            sum.relu()?
         }
-        Block::Deployed { kernel, bias } => cols.matmul(kernel)?.broadcast_add(bias)?,
+        Block::Deployed { kernel, bias } => cols.matmul(kernel)?.broadcast_add(bias)?.relu()?,
     };
-    Ok(pre
-        .relu()?
-        .reshape((n, l.out_size, l.out_size, l.out_channels))?)
+    Ok(out.reshape((n, l.out_size, l.out_size, l.out_channels))?)
 }
 
 /// One block as a single `[9*I, O]` kernel and `[O]` bias, eval-mode BN folded.

@@ -5,6 +5,8 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::batchnorm_op::{BatchNormTrain, BatchStats};
+
 /// BatchNorm's epsilon, as in PyTorch and the RepVGG fusion formula.
 pub const BN_EPS: f64 = 1e-5;
 /// Weight of the current batch in the running statistics (PyTorch's default).
@@ -44,24 +46,24 @@ impl BatchNorm {
 
     /// Training mode uses batch statistics and updates the running ones
     /// (unbiased variance, as PyTorch); eval mode uses the running ones.
-    pub fn forward(&mut self, x: &Tensor, train: bool) -> Result<Tensor> {
+    /// `relu` fuses the activation that follows (one pass instead of two).
+    pub fn forward(&mut self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
         if !train {
             let (scale, shift) = self.affine()?;
-            return x.broadcast_mul(&scale)?.broadcast_add(&shift);
+            let y = x.broadcast_mul(&scale)?.broadcast_add(&shift)?;
+            return if relu { y.relu() } else { Ok(y) };
         }
         let rows = x.dim(0)?;
-        let mean = x.mean_keepdim(0)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(0)?;
-        let inv_std = (var.clone() + BN_EPS)?.sqrt()?.recip()?;
-        let y = centred
-            .broadcast_mul(&inv_std.broadcast_mul(self.gamma.as_tensor())?)?
-            .broadcast_add(self.beta.as_tensor())?;
-        let unbiased = (var.detach().squeeze(0)? * (rows as f64 / (rows.max(2) - 1) as f64))?;
-        self.running_mean = ((&self.running_mean * (1.0 - BN_MOMENTUM))?
-            + (mean.detach().squeeze(0)? * BN_MOMENTUM)?)?;
-        self.running_var =
-            ((&self.running_var * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
+        let stats = BatchStats::default();
+        let op = BatchNormTrain { relu, stats: stats.clone() };
+        let y = x.contiguous()?.apply_op3(self.gamma.as_tensor(), self.beta.as_tensor(), op)?;
+        let (mean, var) = stats.lock().expect("stats lock").take().expect("forward sets the batch statistics");
+        let dev = x.device();
+        let c = mean.len();
+        let mean = Tensor::from_vec(mean, c, dev)?.to_dtype(x.dtype())?;
+        let unbiased = (Tensor::from_vec(var, c, dev)?.to_dtype(x.dtype())? * (rows as f64 / (rows.max(2) - 1) as f64))?;
+        self.running_mean = ((&self.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
+        self.running_var = ((&self.running_var * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
         Ok(y)
     }
 
