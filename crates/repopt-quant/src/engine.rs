@@ -150,6 +150,7 @@ pub struct CandleInt8 {
 }
 
 /// What a batch run produces; every integer is exact in an f64 tensor.
+#[derive(Debug)]
 pub struct EngineOutputs {
     /// Quantised input `[N, H, W, C]`.
     pub input: Tensor,
