@@ -3,13 +3,11 @@
 
 use clap::{Parser, Subcommand};
 
+mod alloc;
 mod cmd;
 
-/// Training allocates and frees large tensors every step; glibc's allocator
-/// hands them back to the kernel each time and pays in page faults (measured:
-/// mimalloc makes a tiny-model training step ~1.6x faster).
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: alloc::CountingMimalloc = alloc::CountingMimalloc;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +34,12 @@ enum Command {
     Sim(cmd::sim::SimArgs),
     /// Sweep chip parameters (analytic model) and find the Pareto fronts.
     Sweep(cmd::sweep::SweepArgs),
+    /// Post-training INT8 quantisation of a checkpoint, with a per-layer report.
+    Quantize(cmd::quantize::QuantizeArgs),
+    /// Run an INT8 model (golden or Candle engine): logits, predictions, accuracy.
+    Infer(cmd::infer::InferArgs),
+    /// Check INT8 implementations against the golden engine, layer by layer.
+    Verify(cmd::verify::VerifyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -78,5 +82,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(args) => cmd::model::run(args),
         Command::Sim(args) => cmd::sim::run(args),
         Command::Sweep(args) => cmd::sweep::run(args),
+        Command::Quantize(args) => cmd::quantize::run(args),
+        Command::Infer(args) => cmd::infer::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     }
 }

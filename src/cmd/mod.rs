@@ -2,8 +2,11 @@
 
 pub mod common;
 pub mod hs;
+pub mod infer;
 pub mod model;
 pub mod multipliers;
+pub mod quantize;
 pub mod sim;
 pub mod sweep;
 pub mod train;
+pub mod verify;

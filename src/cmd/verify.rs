@@ -1,0 +1,83 @@
+//! `repopt verify`: the INT8 rungs against the golden engine, layer by layer.
+//! Rungs are a list: the Candle engine now; the simulator and the HLS C
+//! simulation are appended here by their crates.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use repopt_int8::Int8Model;
+use repopt_quant::verify::{verify, CandleRung, Rung};
+
+use super::common::device;
+
+#[derive(Args, Clone)]
+pub struct VerifyArgs {
+    /// INT8 model folder (manifest.json + model.safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Number of test images to compare.
+    #[arg(long, default_value_t = 16)]
+    pub images: usize,
+    /// Data set whose test images are used (`random` for random pixels).
+    #[arg(long, default_value = "embedded")]
+    pub data: String,
+    /// Device of the Candle rung (`cpu`, `cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Also write the result as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+fn images(args: &VerifyArgs, model: &Int8Model) -> anyhow::Result<Vec<Vec<u8>>> {
+    if args.data == "random" {
+        return Ok((0..args.images as u64)
+            .map(|k| repopt_int8::testutil::random_image(k, model))
+            .collect());
+    }
+    let source: repopt_data::DataSource = args
+        .data
+        .parse()
+        .with_context(|| format!("--data {}", args.data))?;
+    let test = source
+        .load()
+        .with_context(|| format!("loading --data {}", args.data))?
+        .test;
+    repopt_quant::deploy::check_images(
+        &test.name,
+        test.height,
+        test.width,
+        test.channels,
+        model.input.size,
+        model.input.channels,
+    )?;
+    Ok((0..args.images.min(test.len()))
+        .map(|i| test.image(i).to_vec())
+        .collect())
+}
+
+/// The rungs checked against the golden engine, in order.
+fn rungs(args: &VerifyArgs, model: &Int8Model) -> anyhow::Result<Vec<Box<dyn Rung>>> {
+    let dev = device(&args.device)?;
+    Ok(vec![Box::new(CandleRung::new(model, &dev)?)])
+}
+
+pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
+    let model = Int8Model::load(&args.model)
+        .with_context(|| format!("--model {}", args.model.display()))?;
+    let imgs = images(&args, &model)?;
+    let mut rungs = rungs(&args, &model)?;
+    let report = verify(&model, &imgs, &mut rungs)?;
+    for line in report.lines() {
+        println!("{line}");
+    }
+    if let Some(p) = &args.json {
+        std::fs::write(p, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    if !report.all_match() {
+        anyhow::bail!("verification failed: an implementation differs from the golden engine");
+    }
+    Ok(())
+}
