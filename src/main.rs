@@ -3,13 +3,11 @@
 
 use clap::{Parser, Subcommand};
 
+mod alloc;
 mod cmd;
 
-/// Training allocates and frees large tensors every step; glibc's allocator
-/// hands them back to the kernel each time and pays in page faults (measured:
-/// mimalloc makes a tiny-model training step ~1.6x faster).
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: alloc::CountingMimalloc = alloc::CountingMimalloc;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +28,8 @@ enum Command {
     Hs(cmd::hs::HsArgs),
     /// Print or export the RepOpt-SGD gradient multipliers of a scales file.
     Multipliers(cmd::multipliers::MultipliersArgs),
+    /// Reproduce the paper's claims at small scale (RepOpt-SGD vs plain SGD vs RepVGG).
+    Experiment(cmd::experiment::ExperimentArgs),
     /// Show a model preset or spec file: layers, shapes, parameter counts.
     Model(cmd::model::ModelArgs),
     /// Simulate a network on a chip description: cycles, utilisation, traffic, energy.
@@ -81,6 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => cmd::train::run(args),
         Command::Hs(args) => cmd::hs::run(args),
         Command::Multipliers(args) => cmd::multipliers::run(args),
+        Command::Experiment(args) => cmd::experiment::run(args),
         Command::Model(args) => cmd::model::run(args),
         Command::Sim(args) => cmd::sim::run(args),
         Command::Sweep(args) => cmd::sweep::run(args),

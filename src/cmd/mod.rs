@@ -1,6 +1,7 @@
 //! One module per `repopt` subcommand; each exposes `XArgs` (clap) and `run`.
 
 pub mod common;
+pub mod experiment;
 pub mod hs;
 pub mod infer;
 pub mod model;
