@@ -8,7 +8,8 @@
 // `repopt hls` into data/), and every layer's loop trip counts with the
 // simulator's compute-cycle prediction (docs/hls.md, "The loop-count check").
 //
-//   usage: csim [DATA_DIR [LOOPS_CSV]]     (defaults: data, csim_loops.csv)
+//   usage: csim [DATA_DIR [LOOPS_CSV [OUT_DIR]]]   (defaults: data, csim_loops.csv)
+//   OUT_DIR: also write each layer's output map there as layer_<i>.bin
 //
 // Exit status 0 only when every layer is bit-exact and every count agrees.
 #include <cstdio>
@@ -80,6 +81,7 @@ static bool read_network(const std::string &dir, std::vector<LayerRecord> &layer
 int main(int argc, char **argv) {
     const std::string dir = argc > 1 ? argv[1] : "data";
     const std::string loops_path = argc > 2 ? argv[2] : "csim_loops.csv";
+    const std::string out_dir = argc > 3 ? argv[3] : "";
     std::vector<LayerRecord> layers;
     unsigned long weight_bytes = 0, param_words = 0, fmap_bytes = 0, input_bytes = 0;
     if (!read_network(dir, layers, weight_bytes, param_words, fmap_bytes, input_bytes)) return 2;
@@ -138,6 +140,18 @@ int main(int argc, char **argv) {
                             r.name, k / d.out_channels / d.out_size, k / d.out_channels % d.out_size,
                             k % d.out_channels, got, unsigned(expected[k]));
                 status = 1;
+                break;
+            }
+        }
+        if (!out_dir.empty()) {
+            const std::string path = out_dir + "/layer_" + std::to_string(li) + ".bin";
+            FILE *f = std::fopen(path.c_str(), "wb");
+            bool written = f != 0;
+            for (size_t k = 0; written && k < n; ++k) written = std::fputc(fmap[d.out_offset + k].to_int(), f) != EOF;
+            if (f) std::fclose(f);
+            if (!written) {
+                fail("cannot write " + path);
+                status = 2;
                 break;
             }
         }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use repopt_int8::Int8Model;
+use repopt_int8::{golden, Int8Model, Outputs};
 use repopt_sim::ChipSpec;
 use serde::Serialize;
 
@@ -149,10 +149,22 @@ pub fn compile(project: &Path, ap_types: &Path) -> Result<PathBuf, HlsError> {
 /// layer is bit-exact and every loop count agrees, else an error with the
 /// testbench's output (it names the layer, position and values).
 pub fn run(exe: &Path, project: &Path) -> Result<CsimReport, HlsError> {
+    run_with_outputs(exe, project, None)
+}
+
+/// [`run`], also writing each layer's output map into `outputs` (`layer_<i>.bin`).
+pub fn run_with_outputs(
+    exe: &Path,
+    project: &Path,
+    outputs: Option<&Path>,
+) -> Result<CsimReport, HlsError> {
     let loops = project.join("csim_loops.csv");
-    let out = Command::new(exe)
-        .arg(project.join("data"))
-        .arg(&loops)
+    let mut cmd = Command::new(exe);
+    cmd.arg(project.join("data")).arg(&loops);
+    if let Some(o) = outputs {
+        cmd.arg(o);
+    }
+    let out = cmd
         .output()
         .map_err(|e| HlsError::Csim(format!("cannot run {}: {e}", exe.display())))?;
     let log = format!(
@@ -201,4 +213,62 @@ pub fn verify_model(chip: &ChipSpec, model: &Int8Model, seed: u64) -> Result<Csi
     crate::project::generate(chip, model, seed, &project)?;
     let exe = compile(&project, &ap)?;
     run(&exe, &project)
+}
+
+/// The C simulation as a rung of the verification ladder: generates the
+/// project once, compiles it once, and runs every image (HWC uint8) through
+/// the kernel; returns each image's outputs (conv layers from the kernel,
+/// pooling and head on the host as in the reference deployment, contract §7,
+/// §8). Fails when the kernel differs from the simulator's functional path on
+/// any layer or a loop count disagrees.
+pub fn run_images(
+    chip: &ChipSpec,
+    model: &Int8Model,
+    images: &[Vec<u8>],
+) -> Result<Vec<Outputs>, HlsError> {
+    let ap = ap_types_dir().ok_or(HlsError::ApTypesMissing)?;
+    let Some(first) = images.first() else {
+        return Ok(Vec::new());
+    };
+    let io = |p: &Path, e: std::io::Error| HlsError::Io {
+        path: p.display().to_string(),
+        message: e.to_string(),
+    };
+    let dir = tempfile::tempdir().map_err(|e| io(&std::env::temp_dir(), e))?;
+    let project = dir.path().join("hls");
+    crate::project::render_project_for_image(chip, model, first)?.write(&project)?;
+    let exe = compile(&project, &ap)?;
+    let mut all = Vec::with_capacity(images.len());
+    for (k, image) in images.iter().enumerate() {
+        if k > 0 {
+            for (name, bytes) in crate::project::image_data(chip, model, image)? {
+                let p = project.join("data").join(name);
+                std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
+            }
+        }
+        let out = project.join(format!("out_{k}"));
+        std::fs::create_dir_all(&out).map_err(|e| io(&out, e))?;
+        run_with_outputs(&exe, &project, Some(&out))
+            .map_err(|e| HlsError::Csim(format!("image {k}: {e}")))?;
+        let mut per_layer = Vec::with_capacity(model.layers.len());
+        for i in 0..model.layers.len() {
+            let p = out.join(format!("layer_{i}.bin"));
+            per_layer.push(std::fs::read(&p).map_err(|e| io(&p, e))?);
+        }
+        let input = golden::quantize_input(model, image)?;
+        let pooled = match (model.layers.last(), per_layer.last()) {
+            (Some(l), Some(fm)) => {
+                golden::global_avg_pool(fm, l.geometry.out_size, l.geometry.out_channels)
+            }
+            _ => Vec::new(),
+        };
+        let logits = golden::run_head(&model.head, &pooled)?;
+        all.push(Outputs {
+            input,
+            per_layer,
+            pooled,
+            logits,
+        });
+    }
+    Ok(all)
 }

@@ -214,24 +214,51 @@ fn render<T: Template>(name: &str, t: &T) -> Result<Vec<u8>, HlsError> {
         })
 }
 
-/// Renders the project of `chip` running `model` on the image of `seed`
-/// (the expected outputs come from the simulator's functional path). Every
-/// check runs here; nothing is written.
+/// The image-dependent test data of `data/`: the quantised input
+/// (`input.bin`, through the model's LUT) and every layer's output from the
+/// simulator's functional path (`expected_<i>.bin`).
+pub fn image_data(
+    chip: &ChipSpec,
+    model: &Int8Model,
+    image: &[u8],
+) -> Result<Vec<(String, Vec<u8>)>, HlsError> {
+    let input = golden::quantize_input(model, image)?;
+    let mut files = vec![(
+        "input.bin".to_string(),
+        input.iter().map(|&v| v as u8).collect(),
+    )];
+    let outputs = functional::run_network_quantized(chip, model, input)?;
+    for (i, out) in outputs.per_layer.into_iter().enumerate() {
+        files.push((format!("expected_{i}.bin"), out));
+    }
+    Ok(files)
+}
+
+/// Renders the project of `chip` running `model` on the random image of
+/// `seed` (`repopt_int8::testutil::random_image`).
 pub fn render_project(chip: &ChipSpec, model: &Int8Model, seed: u64) -> Result<Project, HlsError> {
+    render_project_for_image(chip, model, &testutil::random_image(seed, model))
+}
+
+/// Renders the project of `chip` running `model` on `image` (HWC uint8; the
+/// expected outputs come from the simulator's functional path). Every check
+/// runs here; nothing is written.
+pub fn render_project_for_image(
+    chip: &ChipSpec,
+    model: &Int8Model,
+    image: &[u8],
+) -> Result<Project, HlsError> {
     model.validate()?;
     let k = KernelDesign::new(chip)?;
     let w = functional::workload_of(model);
     let layers = k.plan(chip, &w)?;
     let res = estimate(&k, chip.fpga.as_ref());
-
-    // Test data: the image through the model's LUT, then the simulator.
-    let image = testutil::random_image(seed, model);
-    let input = golden::quantize_input(model, &image)?;
-    let outputs = functional::run_network_quantized(chip, model, input.clone())?;
+    let data = image_data(chip, model, image)?;
+    let input_bytes = data[0].1.len() as u64;
 
     let weight_bytes: u64 = model.layers.iter().map(|l| l.weights.len() as u64).sum();
     let param_words: u64 = model.layers.iter().map(|l| 3 * l.bias.len() as u64).sum();
-    let fmap_bytes = layers.last().map_or(input.len() as u64, |l| {
+    let fmap_bytes = layers.last().map_or(input_bytes, |l| {
         l.out_offset + (l.conv.out_size * l.conv.out_size * l.conv.out_channels) as u64
     });
     let mut weights = Vec::with_capacity(weight_bytes as usize);
@@ -342,20 +369,14 @@ pub fn render_project(chip: &ChipSpec, model: &Int8Model, seed: u64) -> Result<P
             "data/network.txt".into(),
             network_txt(
                 &layers,
-                [weight_bytes, param_words, fmap_bytes, input.len() as u64],
+                [weight_bytes, param_words, fmap_bytes, input_bytes],
             )
             .into_bytes(),
-        ),
-        (
-            "data/input.bin".into(),
-            input.iter().map(|&v| v as u8).collect(),
         ),
         ("data/weights.bin".into(), weights),
         ("data/params.bin".into(), params),
     ];
-    for (i, out) in outputs.per_layer.into_iter().enumerate() {
-        files.push((format!("data/expected_{i}.bin"), out));
-    }
+    files.extend(data.into_iter().map(|(n, b)| (format!("data/{n}"), b)));
     Ok(Project { files, report })
 }
 
