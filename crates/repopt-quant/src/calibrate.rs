@@ -220,9 +220,8 @@ pub fn collect_stats(
         tick(chunk.len());
     }
     if method.needs_histogram() {
-        let reset = |h: &Histogram| Histogram::new(h.max);
-        input = reset(&input);
-        layers = layers.iter().map(reset).collect();
+        input = Histogram::new(input.max);
+        layers = layers.iter().map(|h| Histogram::new(h.max)).collect();
         for chunk in indices.chunks(bs) {
             let x = net.batch(data, chunk)?;
             let out = net.forward(&x)?;

@@ -23,6 +23,7 @@
 //!     `r = a * 2^(16-n) + floor((b + 2^(n-1)) / 2^n)`; both terms are exact
 //!     integers, and where their sum is beyond 2^53 it is rounded but keeps
 //!     its sign and magnitude far outside [0, 255], so the clamp is exact.
+//!
 //!   Powers of two are applied as multiplications by exact reciprocals.
 //!   Property-tested against `repopt_int8::arith::requantize` over the whole
 //!   int32 x multiplier x shift range.
@@ -80,7 +81,7 @@ impl Requant {
             inv_s.push(if big { 1.0 } else { 2f64.powi(-n) });
         }
         let t = |v: Vec<f64>| Tensor::from_vec(v, o, dev);
-        let small = if mask.iter().any(|&m| m == 1) {
+        let small = if mask.contains(&1) {
             Some((
                 Tensor::from_vec(mask, o, dev)?,
                 t(mul_s)?,

@@ -108,13 +108,14 @@ fn with_bn_stats(arch: Arch) -> Network {
     let spec = repopt_spec::preset("tiny").unwrap();
     let mut net = Network::new(arch, &spec, None, 5, &Device::Cpu).unwrap();
     let mut state = net.state().unwrap();
-    let mut k = 0u32;
-    for (name, t) in state.iter_mut() {
+    let mut names: Vec<String> = state.keys().cloned().collect();
+    names.sort();
+    for (k, name) in names.iter().enumerate() {
+        let t = state.get_mut(name).unwrap();
         let n = t.elem_count();
         let v: Vec<f32> = (0..n)
             .map(|i| ((i as f32 + k as f32) * 0.731).sin())
             .collect();
-        k += 1;
         let f = |v: Vec<f32>| Tensor::from_vec(v, t.shape(), &Device::Cpu).unwrap();
         if name.ends_with("running_mean") || name.ends_with("bias") && name.contains("bn") {
             *t = f(v.iter().map(|x| 0.1 * x).collect());
