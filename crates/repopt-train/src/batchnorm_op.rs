@@ -64,7 +64,10 @@ fn moments(x: &[f32], rows: usize, c: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         }
     });
     let var: Vec<f32> = sq.iter().map(|s| (s / rows as f64) as f32).collect();
-    let inv_std = var.iter().map(|v| 1.0 / (v + BN_EPS as f32).sqrt()).collect();
+    let inv_std = var
+        .iter()
+        .map(|v| 1.0 / (v + BN_EPS as f32).sqrt())
+        .collect();
     (mean, var, inv_std)
 }
 
@@ -108,18 +111,24 @@ impl CustomOp3 for BatchNormTrain {
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, c) = dims(xl)?;
-        let (x, gamma, beta) = (slice(xs, xl, "x")?, slice(gs, gl, "gamma")?, slice(bs, bl, "beta")?);
+        let (x, gamma, beta) = (
+            slice(xs, xl, "x")?,
+            slice(gs, gl, "gamma")?,
+            slice(bs, bl, "beta")?,
+        );
         let (mean, var, inv) = moments(x, rows, c);
         let mut y = vec![0f32; rows * c];
-        y.par_chunks_mut(c * CHUNK_ROWS).enumerate().for_each(|(chunk, out)| {
-            let src = &x[chunk * CHUNK_ROWS * c..][..out.len()];
-            for (yr, xr) in out.chunks_mut(c).zip(src.chunks(c)) {
-                for k in 0..c {
-                    let (_, v) = affine(xr[k], mean[k], inv[k], gamma[k], beta[k]);
-                    yr[k] = if self.relu { v.max(0.0) } else { v };
+        y.par_chunks_mut(c * CHUNK_ROWS)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                let src = &x[chunk * CHUNK_ROWS * c..][..out.len()];
+                for (yr, xr) in out.chunks_mut(c).zip(src.chunks(c)) {
+                    for k in 0..c {
+                        let (_, v) = affine(xr[k], mean[k], inv[k], gamma[k], beta[k]);
+                        yr[k] = if self.relu { v.max(0.0) } else { v };
+                    }
                 }
-            }
-        });
+            });
         *self.stats.lock().expect("stats lock") = Some((mean, var));
         Ok((CpuStorage::F32(y), Shape::from((rows, c))))
     }
@@ -134,7 +143,11 @@ impl CustomOp3 for BatchNormTrain {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (rows, _) = x.dims2()?;
         let params = Tensor::stack(&[gamma, beta], 0)?;
-        let packed = x.apply_op3_no_bwd(&dy.contiguous()?, &params, &BatchNormGrad { relu: self.relu })?;
+        let packed = x.apply_op3_no_bwd(
+            &dy.contiguous()?,
+            &params,
+            &BatchNormGrad { relu: self.relu },
+        )?;
         Ok((
             Some(packed.narrow(0, 0, rows)?),
             Some(packed.get(rows)?),
@@ -158,7 +171,11 @@ impl CustomOp3 for BatchNormGrad {
         pl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, c) = dims(xl)?;
-        let (x, dy, params) = (slice(xs, xl, "x")?, slice(ds, dl, "dy")?, slice(ps, pl, "params")?);
+        let (x, dy, params) = (
+            slice(xs, xl, "x")?,
+            slice(ds, dl, "dy")?,
+            slice(ps, pl, "params")?,
+        );
         let (gamma, beta) = params.split_at(c);
         let (mean, _, inv) = moments(x, rows, c);
         let relu = self.relu;
@@ -179,15 +196,18 @@ impl CustomOp3 for BatchNormGrad {
         let dgamma: Vec<f32> = sums[c..].iter().map(|&v| v as f32).collect();
         let m = rows as f32;
         let mut out = vec![0f32; (rows + 2) * c];
-        out[..rows * c].par_chunks_mut(c * CHUNK_ROWS).enumerate().for_each(|(chunk, block)| {
-            for (i, row) in block.chunks_mut(c).enumerate() {
-                let r = chunk * CHUNK_ROWS + i;
-                for k in 0..c {
-                    let (xhat, g) = masked(r, k);
-                    row[k] = gamma[k] * inv[k] / m * (m * g - dbeta[k] - xhat * dgamma[k]);
+        out[..rows * c]
+            .par_chunks_mut(c * CHUNK_ROWS)
+            .enumerate()
+            .for_each(|(chunk, block)| {
+                for (i, row) in block.chunks_mut(c).enumerate() {
+                    let r = chunk * CHUNK_ROWS + i;
+                    for k in 0..c {
+                        let (xhat, g) = masked(r, k);
+                        row[k] = gamma[k] * inv[k] / m * (m * g - dbeta[k] - xhat * dgamma[k]);
+                    }
                 }
-            }
-        });
+            });
         out[rows * c..(rows + 1) * c].copy_from_slice(&dgamma);
         out[(rows + 1) * c..].copy_from_slice(&dbeta);
         Ok((CpuStorage::F32(out), Shape::from((rows + 2, c))))
@@ -204,7 +224,9 @@ mod tests {
         let mut s = seed.wrapping_add(12345);
         let v: Vec<f32> = (0..shape.0 * shape.1)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 lo + (hi - lo) * ((s >> 40) as f32 / (1u64 << 24) as f32)
             })
             .collect();
@@ -217,7 +239,13 @@ mod tests {
         let xc = x.broadcast_sub(&mean).unwrap();
         let var = xc.sqr().unwrap().mean_keepdim(0).unwrap();
         let inv = (var + BN_EPS).unwrap().sqrt().unwrap().recip().unwrap();
-        let y = xc.broadcast_mul(&inv).unwrap().broadcast_mul(g).unwrap().broadcast_add(b).unwrap();
+        let y = xc
+            .broadcast_mul(&inv)
+            .unwrap()
+            .broadcast_mul(g)
+            .unwrap()
+            .broadcast_add(b)
+            .unwrap();
         if relu {
             y.relu().unwrap()
         } else {
@@ -226,7 +254,14 @@ mod tests {
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 
     proptest! {

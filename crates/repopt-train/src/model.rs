@@ -204,31 +204,36 @@ impl Network {
     /// Trainable tensors with their optimizer settings (decay on conv and FC
     /// weights and on HS identity scales; none on BN, FC bias, s and t).
     pub fn params(&self) -> Vec<Param> {
-        let mut out = Vec::new();
-        let mut push = |name: String, var: &Var, decay: bool, multiplier: Option<Tensor>| {
-            out.push(Param {
+        fn param(name: String, var: &Var, decay: bool, multiplier: Option<Tensor>) -> Param {
+            Param {
                 name,
                 var: var.clone(),
                 decay,
                 multiplier,
-            })
-        };
+            }
+        }
+        fn bn_params(prefix: String, bn: &BatchNorm) -> [Param; 2] {
+            [
+                param(format!("{prefix}.weight"), &bn.gamma, false, None),
+                param(format!("{prefix}.bias"), &bn.beta, false, None),
+            ]
+        }
+        let mut out = Vec::new();
         for (l, block) in self.layers.iter().zip(&self.blocks) {
             let n = l.name();
-            let bn_params = |push: &mut dyn FnMut(String, &Var, bool, Option<Tensor>),
-                             prefix: String,
-                             bn: &BatchNorm| {
-                push(format!("{prefix}.weight"), &bn.gamma, false, None);
-                push(format!("{prefix}.bias"), &bn.beta, false, None);
-            };
             match block {
                 Block::Plain {
                     kernel,
                     bn,
                     multiplier,
                 } => {
-                    push(format!("{n}.conv.weight"), kernel, true, multiplier.clone());
-                    bn_params(&mut push, format!("{n}.bn"), bn);
+                    out.push(param(
+                        format!("{n}.conv.weight"),
+                        kernel,
+                        true,
+                        multiplier.clone(),
+                    ));
+                    out.extend(bn_params(format!("{n}.bn"), bn));
                 }
                 Block::HyperSearch {
                     k3,
@@ -238,14 +243,14 @@ impl Network {
                     d,
                     bn,
                 } => {
-                    push(format!("{n}.conv.weight"), k3, true, None);
-                    push(format!("{n}.conv_1x1.weight"), k1, true, None);
-                    push(format!("{n}.scale_conv.weight"), s, false, None);
-                    push(format!("{n}.scale_1x1.weight"), t, false, None);
+                    out.push(param(format!("{n}.conv.weight"), k3, true, None));
+                    out.push(param(format!("{n}.conv_1x1.weight"), k1, true, None));
+                    out.push(param(format!("{n}.scale_conv.weight"), s, false, None));
+                    out.push(param(format!("{n}.scale_1x1.weight"), t, false, None));
                     if let Some(d) = d {
-                        push(format!("{n}.scale_identity.weight"), d, true, None);
+                        out.push(param(format!("{n}.scale_identity.weight"), d, true, None));
                     }
-                    bn_params(&mut push, format!("{n}.bn"), bn);
+                    out.extend(bn_params(format!("{n}.bn"), bn));
                 }
                 Block::RepVgg {
                     dense,
@@ -254,19 +259,24 @@ impl Network {
                     k1_bn,
                     identity_bn,
                 } => {
-                    push(format!("{n}.rbr_dense.conv.weight"), dense, true, None);
-                    bn_params(&mut push, format!("{n}.rbr_dense.bn"), dense_bn);
-                    push(format!("{n}.rbr_1x1.conv.weight"), k1, true, None);
-                    bn_params(&mut push, format!("{n}.rbr_1x1.bn"), k1_bn);
+                    out.push(param(
+                        format!("{n}.rbr_dense.conv.weight"),
+                        dense,
+                        true,
+                        None,
+                    ));
+                    out.extend(bn_params(format!("{n}.rbr_dense.bn"), dense_bn));
+                    out.push(param(format!("{n}.rbr_1x1.conv.weight"), k1, true, None));
+                    out.extend(bn_params(format!("{n}.rbr_1x1.bn"), k1_bn));
                     if let Some(bn) = identity_bn {
-                        bn_params(&mut push, format!("{n}.rbr_identity"), bn);
+                        out.extend(bn_params(format!("{n}.rbr_identity"), bn));
                     }
                 }
                 Block::Deployed { .. } => {}
             }
         }
-        push("linear.weight".into(), &self.head.weight, true, None);
-        push("linear.bias".into(), &self.head.bias, false, None);
+        out.push(param("linear.weight".into(), &self.head.weight, true, None));
+        out.push(param("linear.bias".into(), &self.head.bias, false, None));
         out
     }
 
@@ -506,21 +516,44 @@ fn block_forward(block: &mut Block, l: &ConvLayer, x: &Tensor, train: bool) -> R
     let cols = im2col3x3(x, l.stride)?;
     // Blocks with one BN before the ReLU fuse the two.
     let out = match block {
-        Block::Plain { kernel, bn, .. } => bn.forward(&cols.matmul(kernel.as_tensor())?, train, true)?,
-        Block::HyperSearch { k3, k1, s, t, d, bn } => {
+        Block::Plain { kernel, bn, .. } => {
+            bn.forward(&cols.matmul(kernel.as_tensor())?, train, true)?
+        }
+        Block::HyperSearch {
+            k3,
+            k1,
+            s,
+            t,
+            d,
+            bn,
+        } => {
             let mut sum = cols
                 .matmul(k3.as_tensor())?
                 .broadcast_mul(s.as_tensor())?
-                .add(&centre_columns(&cols, c)?.matmul(k1.as_tensor())?.broadcast_mul(t.as_tensor())?)?;
+                .add(
+                    &centre_columns(&cols, c)?
+                        .matmul(k1.as_tensor())?
+                        .broadcast_mul(t.as_tensor())?,
+                )?;
             if let Some(d) = d {
                 sum = sum.add(&x.reshape(((), c))?.broadcast_mul(d.as_tensor())?)?;
             }
             bn.forward(&sum, train, true)?
         }
-        Block::RepVgg { dense, dense_bn, k1, k1_bn, identity_bn } => {
+        Block::RepVgg {
+            dense,
+            dense_bn,
+            k1,
+            k1_bn,
+            identity_bn,
+        } => {
             let mut sum = dense_bn
                 .forward(&cols.matmul(dense.as_tensor())?, train, false)?
-                .add(&k1_bn.forward(&centre_columns(&cols, c)?.matmul(k1.as_tensor())?, train, false)?)?;
+                .add(&k1_bn.forward(
+                    &centre_columns(&cols, c)?.matmul(k1.as_tensor())?,
+                    train,
+                    false,
+                )?)?;
             if let Some(bn) = identity_bn {
                 sum = sum.add(&bn.forward(&x.reshape(((), c))?, train, false)?)?;
             }

@@ -55,15 +55,26 @@ impl BatchNorm {
         }
         let rows = x.dim(0)?;
         let stats = BatchStats::default();
-        let op = BatchNormTrain { relu, stats: stats.clone() };
-        let y = x.contiguous()?.apply_op3(self.gamma.as_tensor(), self.beta.as_tensor(), op)?;
-        let (mean, var) = stats.lock().expect("stats lock").take().expect("forward sets the batch statistics");
+        let op = BatchNormTrain {
+            relu,
+            stats: stats.clone(),
+        };
+        let y = x
+            .contiguous()?
+            .apply_op3(self.gamma.as_tensor(), self.beta.as_tensor(), op)?;
+        let (mean, var) = stats
+            .lock()
+            .expect("stats lock")
+            .take()
+            .expect("forward sets the batch statistics");
         let dev = x.device();
         let c = mean.len();
         let mean = Tensor::from_vec(mean, c, dev)?.to_dtype(x.dtype())?;
-        let unbiased = (Tensor::from_vec(var, c, dev)?.to_dtype(x.dtype())? * (rows as f64 / (rows.max(2) - 1) as f64))?;
+        let unbiased = (Tensor::from_vec(var, c, dev)?.to_dtype(x.dtype())?
+            * (rows as f64 / (rows.max(2) - 1) as f64))?;
         self.running_mean = ((&self.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
-        self.running_var = ((&self.running_var * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
+        self.running_var =
+            ((&self.running_var * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
         Ok(y)
     }
 
