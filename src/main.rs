@@ -22,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job end to end: search, train, quantize, simulate, generate HLS, verify.
+    Flow(cmd::flow::FlowArgs),
     /// Train RepOpt-VGG (RepOpt-SGD or plain SGD), RepVGG or the Hyper-Search model.
     Train(cmd::train::TrainArgs),
     /// Hyper-Search: train the HS model and write its scales file.
@@ -36,6 +38,8 @@ enum Command {
     Sim(cmd::sim::SimArgs),
     /// Sweep chip parameters (analytic model) and find the Pareto fronts.
     Sweep(cmd::sweep::SweepArgs),
+    /// Generate the Vitis HLS project of a chip's conv-unit array (kernel, testbench, scripts).
+    Hls(cmd::hls::HlsArgs),
     /// Post-training INT8 quantisation of a checkpoint, with a per-layer report.
     Quantize(cmd::quantize::QuantizeArgs),
     /// Run an INT8 model (golden or Candle engine): logits, predictions, accuracy.
@@ -78,6 +82,7 @@ fn configure_candle_threads() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Flow(args) => cmd::flow::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Hs(args) => cmd::hs::run(args),
         Command::Multipliers(args) => cmd::multipliers::run(args),
@@ -85,6 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(args) => cmd::model::run(args),
         Command::Sim(args) => cmd::sim::run(args),
         Command::Sweep(args) => cmd::sweep::run(args),
+        Command::Hls(args) => cmd::hls::run(args),
         Command::Quantize(args) => cmd::quantize::run(args),
         Command::Infer(args) => cmd::infer::run(args),
         Command::Verify(args) => cmd::verify::run(args),
