@@ -80,6 +80,7 @@ pub struct TrainArgs {
     /// spans --epochs); resume later with --resume.
     #[arg(long)]
     pub stop_after: Option<usize>,
+    /// Only `cpu` for training (see `repopt infer --device` for CUDA).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// No progress bars or per-epoch lines.
@@ -134,6 +135,13 @@ pub fn config_from_args(
 /// Trains (or resumes) into `out` and returns the trainer at the end, for
 /// callers such as `hs`.
 pub fn train(args: &TrainArgs, out: &Path) -> anyhow::Result<Trainer> {
+    if args.device != "cpu" {
+        anyhow::bail!(
+            "--device {}: training runs on the CPU only (the trainer's im2col and batch-norm ops have no \
+             CUDA kernels yet); `--device cuda` applies to the INT8 engines (infer, verify)",
+            args.device
+        );
+    }
     let dev = device(&args.device)?;
     let (source, split) = args.data.load()?;
     let mut trainer = match &args.resume {
