@@ -49,6 +49,8 @@ pub struct ResourceRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct TemplateVars {
     pub generator: String,
+    /// g++ flags of the C simulation (`csim::CXX_FLAGS`).
+    pub cxx_flags: String,
     pub chip_name: String,
     pub chip_ident: String,
     pub units: usize,
@@ -278,6 +280,7 @@ pub fn render_project_for_image(
     };
     let vars = TemplateVars {
         generator: format!("repopt-hls {}", env!("CARGO_PKG_VERSION")),
+        cxx_flags: crate::csim::CXX_FLAGS.join(" "),
         chip_name: chip.name.clone(),
         chip_ident: ident(&chip.name),
         units: k.units,
@@ -297,7 +300,7 @@ pub fn render_project_for_image(
         dram_bytes_per_cycle: format!("{:.1} bytes", chip.dram_bytes_per_cycle()),
         axi_bits: k.axi_bits,
         band_impl: res.band_impl.clone(),
-        weight_impl: "bram".into(),
+        weight_impl: res.weight_impl.clone(),
         has_fpga,
         part,
         network_name: model.name.clone(),

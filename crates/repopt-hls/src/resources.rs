@@ -43,6 +43,8 @@ pub struct ResourceEstimate {
     pub warnings: Vec<String>,
     /// Where the band buffer is bound (`uram` when the part has URAM).
     pub band_impl: String,
+    /// Where the weight banks are bound (`lutram` when they are tiny).
+    pub weight_impl: String,
 }
 
 /// BRAM18 blocks for one bank of `depth` words of `width` bits, the best of
@@ -207,6 +209,12 @@ pub fn estimate(k: &KernelDesign, part: Option<&repopt_sim::chip::FpgaPart>) -> 
         fits,
         warnings,
         band_impl: if band_in_uram { "uram" } else { "bram" }.into(),
+        weight_impl: if word * w_depth <= LUTRAM_MAX_BITS {
+            "lutram"
+        } else {
+            "bram"
+        }
+        .into(),
     }
 }
 
