@@ -164,6 +164,9 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
     } else {
         read_image_files(&args.images, &model)?
     };
+    if inputs.count == 0 {
+        anyhow::bail!("no images to classify ({})", inputs.source);
+    }
     let t = Instant::now();
     let logits = logits(
         &model,

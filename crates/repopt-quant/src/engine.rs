@@ -179,7 +179,12 @@ impl EngineOutputs {
 
     /// Layer `l`'s uint8 output, one HWC vector per image.
     pub fn layer_u8(&self, l: usize) -> Result<Vec<Vec<u8>>> {
-        let t = &self.per_layer[l];
+        let t = self.per_layer.get(l).ok_or_else(|| {
+            QuantError::Config(format!(
+                "layer {l} was not kept (run with keep_layers, {} layers kept)",
+                self.per_layer.len()
+            ))
+        })?;
         let n = t.dim(0)?;
         let v = to_host_f64(t)?;
         let per = v.len() / n.max(1);
@@ -319,6 +324,12 @@ impl CandleInt8 {
         first_image: usize,
     ) -> Result<EngineOutputs> {
         let (s, c) = (self.size, self.channels);
+        if n == 0 {
+            return Err(QuantError::Mismatch {
+                what: "input images".into(),
+                message: "no images to run".into(),
+            });
+        }
         if images.len() != n * self.image_len() {
             return Err(QuantError::Mismatch {
                 what: "input images".into(),

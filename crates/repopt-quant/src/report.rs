@@ -168,6 +168,16 @@ pub fn build_report(
 ) -> Result<QuantReport> {
     model.check_data(test)?;
     let nl = q.layers.len();
+    if stats.layers.len() != nl || model.layers.len() != nl {
+        return Err(QuantError::Mismatch {
+            what: "report".into(),
+            message: format!(
+                "{} calibration histograms and {} float layers for {nl} INT8 layers",
+                stats.layers.len(),
+                model.layers.len()
+            ),
+        });
+    }
     let (mut sig, mut noise) = (vec![0f64; nl], vec![0f64; nl]);
     let (mut lsig, mut lnoise) = (0f64, 0f64);
     let logit_scale = q.head.logit_scale() as f64;
