@@ -1,5 +1,6 @@
 //! C simulation of generated projects with g++ and the ap_types headers:
-//! every chip preset compiles and runs bit-exact; random INT8 networks with
+//! every chip preset compiles and runs bit-exact (an odd demo network and the
+//! tiny preset at 28x28); random INT8 networks with
 //! odd shapes on random chips (several passes, idle units, one-row bands,
 //! PI and PO that divide nothing) run bit-exact with the simulator on every
 //! layer; the compute loop's trip counts equal the simulator's prediction.
@@ -65,14 +66,17 @@ fn run_project(dir: &Path, ap: &Path) -> Result<CsimReport, HlsError> {
 fn every_preset_compiles_and_runs_bit_exact() {
     let Some(ap) = headers() else { return };
     let tmp = tempfile::tempdir().unwrap();
+    let tiny = repopt_int8::testutil::random_model(3, &repopt_spec::preset("tiny").unwrap());
     for name in ChipSpec::preset_names() {
         let chip = ChipSpec::preset(name).unwrap();
-        let model = demo_model(11);
-        let dir = tmp.path().join(name);
-        generate(&chip, &model, 5, &dir).unwrap();
-        let r = run_project(&dir, &ap).unwrap_or_else(|e| panic!("{name}: {e}"));
-        check_loops(&chip, &model, &r);
-        println!("{name}: {}", r.summary());
+        for model in [demo_model(11), tiny.clone()] {
+            let dir = tmp.path().join(format!("{name}-{}", model.name));
+            generate(&chip, &model, 5, &dir).unwrap();
+            let r =
+                run_project(&dir, &ap).unwrap_or_else(|e| panic!("{name}, {}: {e}", model.name));
+            check_loops(&chip, &model, &r);
+            println!("{name}, {}: {}", model.name, r.summary());
+        }
     }
 }
 
