@@ -114,8 +114,8 @@ fn parse_loops(text: &str) -> Option<Vec<CsimLayer>> {
 }
 
 /// Compiles the project's kernel and testbench into `build/csim` under the
-/// project folder (with [`CXX_FLAGS`], the headers as `-isystem` so that
-/// their own warnings do not fail the build).
+/// project folder with g++ (or `$REPOPT_CXX`), [`CXX_FLAGS`], and the headers
+/// as `-isystem` so that their own warnings do not fail the build.
 pub fn compile(project: &Path, ap_types: &Path) -> Result<PathBuf, HlsError> {
     let build = project.join("build");
     std::fs::create_dir_all(&build).map_err(|e| HlsError::Io {
@@ -123,7 +123,8 @@ pub fn compile(project: &Path, ap_types: &Path) -> Result<PathBuf, HlsError> {
         message: e.to_string(),
     })?;
     let exe = build.join("csim");
-    let out = Command::new(std::env::var("CXX").unwrap_or_else(|_| "g++".into()))
+    // `REPOPT_CXX`, not `CXX`: the flags above are GCC's.
+    let out = Command::new(std::env::var("REPOPT_CXX").unwrap_or_else(|_| "g++".into()))
         .args(CXX_FLAGS)
         .arg("-isystem")
         .arg(ap_types)
