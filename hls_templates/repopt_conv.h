@@ -28,9 +28,9 @@ static const int PIPELINE_DEPTH = {{ p.pipeline_depth }};
 
 // ---- On-chip buffers ----------------------------------------------------
 // Weight tile of one unit: PO channels x 9 taps x W_GROUPS_MAX words of PI
-// weights: half of buffers.weight_bytes_per_unit = {{ p.weight_bytes_per_unit }} bytes (the
-// simulator's second half prefetches the next pass; this kernel loads a pass's
-// weights before its first band, see docs/hls.md).
+// weights: half of buffers.weight_bytes_per_unit = {{ p.weight_bytes_per_unit }} bytes; the
+// two halves are the ping-pong buffers (compute on one pass's weights while
+// the next pass's load into the other).
 static const int W_GROUPS_MAX = {{ p.w_groups_max }};
 // Input band: rows x columns x groups of PI-channel words, split over 3x3
 // banks by (row mod 3, column mod 3) so that the nine taps of a window are

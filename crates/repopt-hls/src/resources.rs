@@ -17,7 +17,7 @@ const KNOWN_URAM: [(&str, u64); 5] = [
     ("xcu55c", 960),
 ];
 
-/// Bits a LUT-RAM bank may hold before it goes to a block RAM.
+/// Bits up to which a weight bank always goes to LUT RAM.
 const LUTRAM_MAX_BITS: u64 = 2048;
 
 /// One resource: the estimate, what the part has, and the share.
@@ -48,11 +48,8 @@ pub struct ResourceEstimate {
 }
 
 /// BRAM18 blocks for one bank of `depth` words of `width` bits, the best of
-/// the block's aspect ratios (16K x 1 .. 512 x 36); 0 when it fits LUT RAM.
+/// the block's aspect ratios (16K x 1 .. 512 x 36).
 fn bram18_for(width: u64, depth: u64) -> u64 {
-    if width * depth <= LUTRAM_MAX_BITS {
-        return 0;
-    }
     [
         (16384, 1),
         (8192, 2),
@@ -74,11 +71,7 @@ fn uram_for(width: u64, depth: u64) -> u64 {
 
 /// LUTs of a LUT-RAM bank (64 x 1 per LUT, dual port: two).
 fn lutram_for(width: u64, depth: u64) -> u64 {
-    if width * depth <= LUTRAM_MAX_BITS {
-        2 * width * depth.div_ceil(64)
-    } else {
-        0
-    }
+    2 * width * depth.div_ceil(64)
 }
 
 fn uram_of_part(part: &str) -> Option<u64> {
@@ -101,10 +94,10 @@ pub fn estimate(k: &KernelDesign, part: Option<&repopt_sim::chip::FpgaPart>) -> 
     let dsp_mac = lanes.div_ceil(2);
     let dsp_requant = 4 * channels;
 
-    // Weight tiles: U * PO * 9 banks of W_GROUPS_MAX words of PI bytes.
-    let w_banks = channels * 9;
+    // Weight tiles, ping-pong (x2): U * PO * 9 banks of W_GROUPS_MAX words of PI bytes.
+    let w_banks = 2 * channels * 9;
     let w_depth = k.w_groups_max as u64;
-    let bram_weights = w_banks * bram18_for(word, w_depth);
+    let tiny = word * w_depth <= LUTRAM_MAX_BITS;
     // Band buffer: 9 banks, ping-pong (x2).
     let b_depth = k.band_bank_words as u64;
     let uram_avail = part.and_then(|p| uram_of_part(&p.name));
@@ -120,12 +113,25 @@ pub fn estimate(k: &KernelDesign, part: Option<&repopt_sim::chip::FpgaPart>) -> 
     // LUT RAM banks, four m_axi adapters and the control (~2500 each).
     let lut_mac = 10 * lanes;
     let lut_requant = 6 * k.acc_bits as u64 * channels;
-    let lut_ram = w_banks * lutram_for(word, w_depth);
     let lut_io = 5 * 2500;
+    let lut_logic = lut_mac + lut_requant + lut_io;
+
+    // The weight banks go to BRAM unless they are tiny, or unless the part's
+    // BRAM cannot hold them and its LUTs can (each bank is read every cycle,
+    // so shallow banks waste most of a block RAM).
+    let bram_w = w_banks * bram18_for(word, w_depth);
+    let lut_w = w_banks * lutram_for(word, w_depth);
+    let weights_in_lutram =
+        tiny || part.is_some_and(|p| bram_w + bram_band > p.bram_18k && lut_logic + lut_w <= p.lut);
+    let (bram_weights, lut_ram) = if weights_in_lutram {
+        (0, lut_w)
+    } else {
+        (bram_w, 0)
+    };
 
     let dsp = dsp_mac + dsp_requant;
     let bram = bram_weights + bram_band;
-    let lut = lut_mac + lut_requant + lut_ram + lut_io;
+    let lut = lut_logic + lut_ram;
     let mk = |name: &str, estimate: u64, available: Option<u64>, breakdown: String| Resource {
         name: name.into(),
         estimate,
@@ -149,7 +155,8 @@ pub fn estimate(k: &KernelDesign, part: Option<&repopt_sim::chip::FpgaPart>) -> 
             bram,
             part.map(|p| p.bram_18k),
             format!(
-                "{bram_weights} weight tiles ({w_banks} banks of {w_depth} x {word} bits) + {bram_band} band buffer"
+                "{bram_weights} weight tiles (2 x {} banks of {w_depth} x {word} bits, ping-pong) + {bram_band} band buffer",
+                w_banks / 2
             ),
         ),
         mk(
@@ -209,12 +216,7 @@ pub fn estimate(k: &KernelDesign, part: Option<&repopt_sim::chip::FpgaPart>) -> 
         fits,
         warnings,
         band_impl: if band_in_uram { "uram" } else { "bram" }.into(),
-        weight_impl: if word * w_depth <= LUTRAM_MAX_BITS {
-            "lutram"
-        } else {
-            "bram"
-        }
-        .into(),
+        weight_impl: if weights_in_lutram { "lutram" } else { "bram" }.into(),
     }
 }
 

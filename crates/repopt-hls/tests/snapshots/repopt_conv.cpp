@@ -4,10 +4,11 @@
 //
 // Schedule (docs/simulator.md §2, the same as repopt_sim::LayerSchedule):
 //
+//   load_weights(0)                    pass 0's weight tiles (ping-pong buffer A)
 //   for pass p:                        OC_PER_PASS output channels, unit u owns PO of them
-//     load_weights(p)                  every unit's weight tile, bias and requantisation
 //     for band b:                      band_rows output rows (full width), one tile
 //       DATAFLOW: load_band -> compute_band -> store_band
+//                 || load_weights(p + 1) into the other ping-pong buffer (first band only)
 //                 compute_band is ONE pipelined loop over (y, x, g), II = 1,
 //                 trip count rows * E * G: the simulator's compute iterations
 //
@@ -44,14 +45,17 @@ static ap_uint<8> requantize(acc_t acc, ap_int<32> m0, ap_int<32> shift) {
     return ap_uint<8>(rounded);
 }
 
+// One pass's weights on chip: per unit, PO channels x 9 taps x groups of PI
+// weights, and each channel's bias, requantisation multiplier M0 and shift.
+typedef w_word_t weight_tile_t[UNITS][PO][TAPS][W_GROUPS_MAX];
+typedef ap_int<32> channel_param_t[UNITS][PO];
+
 // Loads the weight tiles of one pass: unit u, channel k holds output channel
 // oc0 + u * PO + k (zero weights for channels past O: idle units of a short
-// last pass), PI input channels per word (zero past I), plus each channel's
-// bias, multiplier M0 and shift.
+// last pass), PI input channels per word (zero past I).
 static void load_weights(const LayerDesc &d, uint32_t oc0, const weight_t *weights,
-                         const ap_int<32> *params,
-                         w_word_t wbuf[UNITS][PO][TAPS][W_GROUPS_MAX], ap_int<32> bias[UNITS][PO],
-                         ap_int<32> mult[UNITS][PO], ap_int<32> shift[UNITS][PO]) {
+                         const ap_int<32> *params, weight_tile_t wbuf, channel_param_t bias,
+                         channel_param_t mult, channel_param_t shift) {
 LOAD_PARAMS:
     for (int c = 0; c < OC_PER_PASS; ++c) {
 #pragma HLS PIPELINE II=1
@@ -113,10 +117,9 @@ READ_BAND:
 // (which start at the bias when g = 0). At g = G - 1 each unit requantises
 // and emits its PO outputs.
 static void compute_band(const LayerDesc &d, uint32_t out_row0, uint32_t out_rows, uint32_t in_row0,
-                         const in_word_t band[3][3][BAND_BANK_WORDS],
-                         const w_word_t wbuf[UNITS][PO][TAPS][W_GROUPS_MAX],
-                         const ap_int<32> bias[UNITS][PO], const ap_int<32> mult[UNITS][PO],
-                         const ap_int<32> shift[UNITS][PO], hls::stream<out_word_t> out_s[UNITS]) {
+                         const in_word_t band[3][3][BAND_BANK_WORDS], const weight_tile_t wbuf,
+                         const channel_param_t bias, const channel_param_t mult,
+                         const channel_param_t shift, hls::stream<out_word_t> out_s[UNITS]) {
     const int h = d.in_size, e = d.out_size, s = d.stride, groups = d.groups;
     const int cols3 = (h + 2) / 3;
     const bool input_signed = d.input_signed != 0;
@@ -205,13 +208,23 @@ STORE_BAND:
     }
 }
 
+// Prefetch: loads the next pass's weights into the idle ping-pong buffer
+// while the current tile computes (only in a pass's first band).
+static void prefetch_weights(const LayerDesc &d, bool enable, uint32_t next_oc0, const weight_t *weights,
+                             const ap_int<32> *params, weight_tile_t wnext, channel_param_t bnext,
+                             channel_param_t mnext, channel_param_t snext) {
+    if (enable) load_weights(d, next_oc0, weights, params, wnext, bnext, mnext, snext);
+}
+
 // One tile (pass, band): load, compute and store run as a dataflow pipeline;
 // the band buffer becomes a ping-pong (PIPO) buffer, the outputs a stream.
+// Beside them, the next pass's weights are prefetched into the other buffer.
 static void run_tile(const LayerDesc &d, uint32_t oc0, uint32_t out_row0, uint32_t out_rows,
-                     uint32_t in_row0, uint32_t in_rows, const act_byte_t *fmap_in,
-                     act_byte_t *fmap_out, const w_word_t wbuf[UNITS][PO][TAPS][W_GROUPS_MAX],
-                     const ap_int<32> bias[UNITS][PO], const ap_int<32> mult[UNITS][PO],
-                     const ap_int<32> shift[UNITS][PO]) {
+                     uint32_t in_row0, uint32_t in_rows, bool prefetch, const weight_t *weights,
+                     const ap_int<32> *params, const act_byte_t *fmap_in, act_byte_t *fmap_out,
+                     const weight_tile_t wcur, const channel_param_t bcur, const channel_param_t mcur,
+                     const channel_param_t scur, weight_tile_t wnext, channel_param_t bnext,
+                     channel_param_t mnext, channel_param_t snext) {
 #pragma HLS DATAFLOW
 #ifndef __SYNTHESIS__
     // C simulation: keep the (large) band buffer off the stack.
@@ -225,8 +238,9 @@ static void run_tile(const LayerDesc &d, uint32_t oc0, uint32_t out_row0, uint32
     // one per cycle: two places decouple them.
     hls::stream<out_word_t> out_s[UNITS];
 #pragma HLS STREAM variable=out_s depth=2
+    prefetch_weights(d, prefetch, oc0 + OC_PER_PASS, weights, params, wnext, bnext, mnext, snext);
     load_band(d, in_row0, in_rows, fmap_in, band);
-    compute_band(d, out_row0, out_rows, in_row0, band, wbuf, bias, mult, shift, out_s);
+    compute_band(d, out_row0, out_rows, in_row0, band, wcur, bcur, mcur, scur, out_s);
     store_band(d, out_row0, out_rows, oc0, out_s, fmap_out);
 }
 
@@ -239,25 +253,34 @@ void repopt_conv(const LayerDesc desc, const weight_t *weights, const ap_int<32>
 #pragma HLS INTERFACE mode=m_axi port=fmap_out bundle=gmem_out offset=slave depth=COSIM_FMAP_DEPTH max_widen_bitwidth=AXI_BITS
 #pragma HLS INTERFACE mode=s_axilite port=desc bundle=control
 #pragma HLS INTERFACE mode=s_axilite port=return bundle=control
-    // Each unit's weight tile: PO x 9 banks, so that every cycle a unit reads
-    // the 9 x PI weights of each of its PO channels.
-    static w_word_t wbuf[UNITS][PO][TAPS][W_GROUPS_MAX];
-#pragma HLS ARRAY_PARTITION variable=wbuf type=complete dim=1
-#pragma HLS ARRAY_PARTITION variable=wbuf type=complete dim=2
-#pragma HLS ARRAY_PARTITION variable=wbuf type=complete dim=3
-#pragma HLS BIND_STORAGE variable=wbuf type=ram_2p impl=lutram
-    static ap_int<32> bias[UNITS][PO], mult[UNITS][PO], shift[UNITS][PO];
-#pragma HLS ARRAY_PARTITION variable=bias type=complete dim=0
-#pragma HLS ARRAY_PARTITION variable=mult type=complete dim=0
-#pragma HLS ARRAY_PARTITION variable=shift type=complete dim=0
+    // Two weight buffers (ping-pong by pass parity): each unit's tile in
+    // PO x 9 banks, so that every cycle a unit reads the 9 x PI weights of
+    // each of its PO channels; per-channel parameters in registers.
+    static weight_tile_t wbuf_a, wbuf_b;
+#pragma HLS ARRAY_PARTITION variable=wbuf_a type=complete dim=1
+#pragma HLS ARRAY_PARTITION variable=wbuf_a type=complete dim=2
+#pragma HLS ARRAY_PARTITION variable=wbuf_a type=complete dim=3
+#pragma HLS BIND_STORAGE variable=wbuf_a type=ram_2p impl=lutram
+#pragma HLS ARRAY_PARTITION variable=wbuf_b type=complete dim=1
+#pragma HLS ARRAY_PARTITION variable=wbuf_b type=complete dim=2
+#pragma HLS ARRAY_PARTITION variable=wbuf_b type=complete dim=3
+#pragma HLS BIND_STORAGE variable=wbuf_b type=ram_2p impl=lutram
+    static channel_param_t bias_a, mult_a, shift_a, bias_b, mult_b, shift_b;
+#pragma HLS ARRAY_PARTITION variable=bias_a type=complete dim=0
+#pragma HLS ARRAY_PARTITION variable=mult_a type=complete dim=0
+#pragma HLS ARRAY_PARTITION variable=shift_a type=complete dim=0
+#pragma HLS ARRAY_PARTITION variable=bias_b type=complete dim=0
+#pragma HLS ARRAY_PARTITION variable=mult_b type=complete dim=0
+#pragma HLS ARRAY_PARTITION variable=shift_b type=complete dim=0
 #ifndef __SYNTHESIS__
     assert(desc.groups >= 1 && desc.groups <= uint32_t(W_GROUPS_MAX));
     assert(desc.stride == 1 || desc.stride == 2);
 #endif
+    // Pass 0's weights before its first band (the simulator's exposed weight load).
+    load_weights(desc, 0, weights, params, wbuf_a, bias_a, mult_a, shift_a);
 PASSES:
     for (uint32_t pass = 0; pass < desc.passes; ++pass) {
         const uint32_t oc0 = pass * OC_PER_PASS;
-        load_weights(desc, oc0, weights, params, wbuf, bias, mult, shift);
     BANDS:
         for (uint32_t b = 0; b < desc.bands; ++b) {
             // Rows of the tile, as repopt_sim::LayerSchedule::tile computes them:
@@ -271,7 +294,14 @@ PASSES:
             assert((last - first + 3) / 3 * ((desc.in_size + 2) / 3) * desc.groups <= uint32_t(BAND_BANK_WORDS));
             ++repopt_trip_counts.tiles;
 #endif
-            run_tile(desc, oc0, out_row0, out_rows, first, last + 1 - first, fmap_in, fmap_out, wbuf, bias, mult, shift);
+            const uint32_t in_rows = last + 1 - first;
+            const bool prefetch = b == 0 && pass + 1 < desc.passes;
+            if (pass % 2 == 0)
+                run_tile(desc, oc0, out_row0, out_rows, first, in_rows, prefetch, weights, params, fmap_in, fmap_out,
+                         wbuf_a, bias_a, mult_a, shift_a, wbuf_b, bias_b, mult_b, shift_b);
+            else
+                run_tile(desc, oc0, out_row0, out_rows, first, in_rows, prefetch, weights, params, fmap_in, fmap_out,
+                         wbuf_b, bias_b, mult_b, shift_b, wbuf_a, bias_a, mult_a, shift_a);
         }
     }
 }
