@@ -28,11 +28,6 @@ pub struct VerifyArgs {
     /// Also write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Chip preset or TOML file: also check the simulator's functional path
-    /// and, last, the HLS C simulation of that chip (g++ and the ap_types
-    /// headers of scripts/fetch_ap_types.sh; skipped with a note without them).
-    #[arg(long)]
-    pub chip: Option<String>,
 }
 
 fn images(args: &VerifyArgs, model: &Int8Model) -> anyhow::Result<Vec<Vec<u8>>> {
@@ -65,16 +60,7 @@ fn images(args: &VerifyArgs, model: &Int8Model) -> anyhow::Result<Vec<Vec<u8>>> 
 /// The rungs checked against the golden engine, in order.
 fn rungs(args: &VerifyArgs, model: &Int8Model) -> anyhow::Result<Vec<Box<dyn Rung>>> {
     let dev = device(&args.device)?;
-    let mut rungs: Vec<Box<dyn Rung>> = vec![Box::new(CandleRung::new(model, &dev)?)];
-    if let Some(name) = &args.chip {
-        let chip = repopt_sim::ChipSpec::resolve(name).context("resolving --chip")?;
-        rungs.push(Box::new(super::rungs::SimRung { chip: chip.clone() }));
-        match super::rungs::HlsRung::unavailable() {
-            None => rungs.push(Box::new(super::rungs::HlsRung { chip })),
-            Some(why) => eprintln!("hls-csim rung skipped: {why}"),
-        }
-    }
-    Ok(rungs)
+    Ok(vec![Box::new(CandleRung::new(model, &dev)?)])
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
