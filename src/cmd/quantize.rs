@@ -188,6 +188,7 @@ mod tests {
             images: 4,
             data: "embedded".into(),
             device: "cpu".into(),
+            chip: Some("edge-fpga".into()),
             json: None,
         }
     }

@@ -1,6 +1,6 @@
 //! `repopt verify`: the INT8 rungs against the golden engine, layer by layer.
-//! Rungs are a list: the Candle engine now; the simulator and the HLS C
-//! simulation are appended here by their crates.
+//! Rungs are a list: the Candle engine, then with `--chip` the simulator's
+//! functional path and the HLS C simulation of that chip.
 
 use std::path::PathBuf;
 
@@ -10,6 +10,7 @@ use repopt_int8::Int8Model;
 use repopt_quant::verify::{verify, CandleRung, Rung};
 
 use super::common::device;
+use super::rungs::{HlsRung, SimRung};
 
 #[derive(Args, Clone)]
 pub struct VerifyArgs {
@@ -25,6 +26,10 @@ pub struct VerifyArgs {
     /// Device of the Candle rung (`cpu`, `cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Also check the simulator's functional path and the HLS C simulation of
+    /// this chip (preset or TOML file) as the last rungs of the ladder.
+    #[arg(long)]
+    pub chip: Option<String>,
     /// Also write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -60,7 +65,16 @@ fn images(args: &VerifyArgs, model: &Int8Model) -> anyhow::Result<Vec<Vec<u8>>> 
 /// The rungs checked against the golden engine, in order.
 fn rungs(args: &VerifyArgs, model: &Int8Model) -> anyhow::Result<Vec<Box<dyn Rung>>> {
     let dev = device(&args.device)?;
-    Ok(vec![Box::new(CandleRung::new(model, &dev)?)])
+    let mut rungs: Vec<Box<dyn Rung>> = vec![Box::new(CandleRung::new(model, &dev)?)];
+    if let Some(name) = &args.chip {
+        let chip = repopt_sim::ChipSpec::resolve(name).context("resolving --chip")?;
+        rungs.push(Box::new(SimRung { chip: chip.clone() }));
+        match HlsRung::unavailable() {
+            None => rungs.push(Box::new(HlsRung { chip })),
+            Some(why) => eprintln!("hls-csim rung skipped: {why}"),
+        }
+    }
+    Ok(rungs)
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<()> {

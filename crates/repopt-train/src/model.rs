@@ -74,9 +74,95 @@ enum Block {
         identity_bn: Option<BatchNorm>,
     },
     Deployed {
-        kernel: Tensor,
-        bias: Tensor,
+        kernel: Var,
+        bias: Var,
     },
+}
+
+/// How a tensor is held inside the model versus in checkpoints.
+#[derive(Clone, Copy)]
+enum TensorLayout {
+    /// Matmul layout `[k*k*I, O]` inside, PyTorch's `[O, I, k, k]` outside.
+    Kernel { in_channels: usize, k: usize },
+    /// The same either way (vectors, the head).
+    Plain,
+}
+
+impl TensorLayout {
+    fn to_checkpoint(self, t: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            TensorLayout::Kernel { in_channels, k } => kernel_from_matmul(t, in_channels, k)?,
+            TensorLayout::Plain => t.clone(),
+        })
+    }
+
+    fn from_checkpoint(self, t: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            TensorLayout::Kernel { .. } => kernel_to_matmul(t)?,
+            TensorLayout::Plain => t.clone(),
+        })
+    }
+}
+
+enum Role {
+    Trained {
+        decay: bool,
+        multiplier: Option<Tensor>,
+    },
+    /// Held and checkpointed, not trained (BN statistics, deployed weights).
+    Buffer,
+}
+
+struct Named {
+    name: String,
+    var: Var,
+    layout: TensorLayout,
+    role: Role,
+}
+
+struct NamedList(Vec<Named>);
+
+impl NamedList {
+    fn add(&mut self, name: String, var: &Var, layout: TensorLayout, role: Role) {
+        self.0.push(Named {
+            name,
+            var: var.clone(),
+            layout,
+            role,
+        });
+    }
+
+    /// BN's affine parameters are trained without decay; its statistics are buffers.
+    fn batch_norm(&mut self, prefix: String, bn: &BatchNorm) {
+        let no_decay = || Role::Trained {
+            decay: false,
+            multiplier: None,
+        };
+        self.add(
+            format!("{prefix}.weight"),
+            &bn.gamma,
+            TensorLayout::Plain,
+            no_decay(),
+        );
+        self.add(
+            format!("{prefix}.bias"),
+            &bn.beta,
+            TensorLayout::Plain,
+            no_decay(),
+        );
+        self.add(
+            format!("{prefix}.running_mean"),
+            &bn.running_mean,
+            TensorLayout::Plain,
+            Role::Buffer,
+        );
+        self.add(
+            format!("{prefix}.running_var"),
+            &bn.running_var,
+            TensorLayout::Plain,
+            Role::Buffer,
+        );
+    }
 }
 
 /// A network: conv blocks, global average pooling, linear head.
@@ -159,8 +245,8 @@ impl Network {
                     identity_bn: l.has_identity.then(bn).transpose()?,
                 },
                 Arch::Deployed => Block::Deployed {
-                    kernel: kernel_to_matmul(&k3)?.to_dtype(DType::F32)?,
-                    bias: Tensor::zeros(o, DType::F32, dev)?,
+                    kernel: to_matmul_var(&k3)?,
+                    bias: Var::zeros(o, DType::F32, dev)?,
                 },
             };
             blocks.push(block);
@@ -201,104 +287,38 @@ impl Network {
         Ok(self.head.forward(&pooled)?)
     }
 
-    /// Trainable tensors with their optimizer settings (decay on conv and FC
-    /// weights and on HS identity scales; none on BN, FC bias, s and t).
-    pub fn params(&self) -> Vec<Param> {
-        fn param(name: String, var: &Var, decay: bool, multiplier: Option<Tensor>) -> Param {
-            Param {
-                name,
-                var: var.clone(),
-                decay,
-                multiplier,
-            }
-        }
-        fn bn_params(prefix: String, bn: &BatchNorm) -> [Param; 2] {
-            [
-                param(format!("{prefix}.weight"), &bn.gamma, false, None),
-                param(format!("{prefix}.bias"), &bn.beta, false, None),
-            ]
-        }
-        let mut out = Vec::new();
+    /// Every tensor of the model once: name, storage, checkpoint layout, and
+    /// whether (and how) the optimizer trains it. `params`, `state` and
+    /// `load_state` are all views of this list.
+    fn named(&self) -> Vec<Named> {
+        let mut out = NamedList(Vec::new());
+        let train = |decay: bool| Role::Trained {
+            decay,
+            multiplier: None,
+        };
+        let plain = TensorLayout::Plain;
         for (l, block) in self.layers.iter().zip(&self.blocks) {
             let n = l.name();
+            let k3 = TensorLayout::Kernel {
+                in_channels: l.in_channels,
+                k: 3,
+            };
+            let k1 = TensorLayout::Kernel {
+                in_channels: l.in_channels,
+                k: 1,
+            };
             match block {
                 Block::Plain {
                     kernel,
                     bn,
                     multiplier,
                 } => {
-                    out.push(param(
-                        format!("{n}.conv.weight"),
-                        kernel,
-                        true,
-                        multiplier.clone(),
-                    ));
-                    out.extend(bn_params(format!("{n}.bn"), bn));
-                }
-                Block::HyperSearch {
-                    k3,
-                    k1,
-                    s,
-                    t,
-                    d,
-                    bn,
-                } => {
-                    out.push(param(format!("{n}.conv.weight"), k3, true, None));
-                    out.push(param(format!("{n}.conv_1x1.weight"), k1, true, None));
-                    out.push(param(format!("{n}.scale_conv.weight"), s, false, None));
-                    out.push(param(format!("{n}.scale_1x1.weight"), t, false, None));
-                    if let Some(d) = d {
-                        out.push(param(format!("{n}.scale_identity.weight"), d, true, None));
-                    }
-                    out.extend(bn_params(format!("{n}.bn"), bn));
-                }
-                Block::RepVgg {
-                    dense,
-                    dense_bn,
-                    k1,
-                    k1_bn,
-                    identity_bn,
-                } => {
-                    out.push(param(
-                        format!("{n}.rbr_dense.conv.weight"),
-                        dense,
-                        true,
-                        None,
-                    ));
-                    out.extend(bn_params(format!("{n}.rbr_dense.bn"), dense_bn));
-                    out.push(param(format!("{n}.rbr_1x1.conv.weight"), k1, true, None));
-                    out.extend(bn_params(format!("{n}.rbr_1x1.bn"), k1_bn));
-                    if let Some(bn) = identity_bn {
-                        out.extend(bn_params(format!("{n}.rbr_identity"), bn));
-                    }
-                }
-                Block::Deployed { .. } => {}
-            }
-        }
-        out.push(param("linear.weight".into(), &self.head.weight, true, None));
-        out.push(param("linear.bias".into(), &self.head.bias, false, None));
-        out
-    }
-
-    /// Every tensor of the model under PyTorch-style names and layouts
-    /// (kernels `[O, I, kH, kW]`), BN running statistics included.
-    pub fn state(&self) -> Result<HashMap<String, Tensor>> {
-        let mut map = HashMap::new();
-        for (l, block) in self.layers.iter().zip(&self.blocks) {
-            let n = l.name();
-            let i = l.in_channels;
-            let mut bn_state = |prefix: String, bn: &BatchNorm| {
-                map.insert(format!("{prefix}.weight"), bn.gamma.as_tensor().clone());
-                map.insert(format!("{prefix}.bias"), bn.beta.as_tensor().clone());
-                map.insert(format!("{prefix}.running_mean"), bn.running_mean.clone());
-                map.insert(format!("{prefix}.running_var"), bn.running_var.clone());
-            };
-            let k3 = |v: &Tensor| kernel_from_matmul(v, i, 3);
-            let k1 = |v: &Tensor| kernel_from_matmul(v, i, 1);
-            match block {
-                Block::Plain { kernel, bn, .. } => {
-                    bn_state(format!("{n}.bn"), bn);
-                    map.insert(format!("{n}.conv.weight"), k3(kernel.as_tensor())?);
+                    let role = Role::Trained {
+                        decay: true,
+                        multiplier: multiplier.clone(),
+                    };
+                    out.add(format!("{n}.conv.weight"), kernel, k3, role);
+                    out.batch_norm(format!("{n}.bn"), bn);
                 }
                 Block::HyperSearch {
                     k3: w3,
@@ -308,14 +328,14 @@ impl Network {
                     d,
                     bn,
                 } => {
-                    bn_state(format!("{n}.bn"), bn);
-                    map.insert(format!("{n}.conv.weight"), k3(w3.as_tensor())?);
-                    map.insert(format!("{n}.conv_1x1.weight"), k1(w1.as_tensor())?);
-                    map.insert(format!("{n}.scale_conv.weight"), s.as_tensor().clone());
-                    map.insert(format!("{n}.scale_1x1.weight"), t.as_tensor().clone());
+                    out.add(format!("{n}.conv.weight"), w3, k3, train(true));
+                    out.add(format!("{n}.conv_1x1.weight"), w1, k1, train(true));
+                    out.add(format!("{n}.scale_conv.weight"), s, plain, train(false));
+                    out.add(format!("{n}.scale_1x1.weight"), t, plain, train(false));
                     if let Some(d) = d {
-                        map.insert(format!("{n}.scale_identity.weight"), d.as_tensor().clone());
+                        out.add(format!("{n}.scale_identity.weight"), d, plain, train(true));
                     }
+                    out.batch_norm(format!("{n}.bn"), bn);
                 }
                 Block::RepVgg {
                     dense,
@@ -324,23 +344,54 @@ impl Network {
                     k1_bn,
                     identity_bn,
                 } => {
-                    bn_state(format!("{n}.rbr_dense.bn"), dense_bn);
-                    bn_state(format!("{n}.rbr_1x1.bn"), k1_bn);
+                    out.add(format!("{n}.rbr_dense.conv.weight"), dense, k3, train(true));
+                    out.batch_norm(format!("{n}.rbr_dense.bn"), dense_bn);
+                    out.add(format!("{n}.rbr_1x1.conv.weight"), w1, k1, train(true));
+                    out.batch_norm(format!("{n}.rbr_1x1.bn"), k1_bn);
                     if let Some(bn) = identity_bn {
-                        bn_state(format!("{n}.rbr_identity"), bn);
+                        out.batch_norm(format!("{n}.rbr_identity"), bn);
                     }
-                    map.insert(format!("{n}.rbr_dense.conv.weight"), k3(dense.as_tensor())?);
-                    map.insert(format!("{n}.rbr_1x1.conv.weight"), k1(w1.as_tensor())?);
                 }
                 Block::Deployed { kernel, bias } => {
-                    map.insert(format!("{n}.conv.weight"), k3(kernel)?);
-                    map.insert(format!("{n}.conv.bias"), bias.clone());
+                    out.add(format!("{n}.conv.weight"), kernel, k3, Role::Buffer);
+                    out.add(format!("{n}.conv.bias"), bias, plain, Role::Buffer);
                 }
             }
         }
-        map.insert("linear.weight".into(), self.head.weight.as_tensor().clone());
-        map.insert("linear.bias".into(), self.head.bias.as_tensor().clone());
-        Ok(map)
+        out.add(
+            "linear.weight".into(),
+            &self.head.weight,
+            plain,
+            train(true),
+        );
+        out.add("linear.bias".into(), &self.head.bias, plain, train(false));
+        out.0
+    }
+
+    /// Trainable tensors with their optimizer settings (decay on conv and FC
+    /// weights and on HS identity scales; none on BN, FC bias, s and t).
+    pub fn params(&self) -> Vec<Param> {
+        self.named()
+            .into_iter()
+            .filter_map(|n| match n.role {
+                Role::Trained { decay, multiplier } => Some(Param {
+                    name: n.name,
+                    var: n.var,
+                    decay,
+                    multiplier,
+                }),
+                Role::Buffer => None,
+            })
+            .collect()
+    }
+
+    /// Every tensor of the model under PyTorch-style names and layouts
+    /// (kernels `[O, I, kH, kW]`), BN running statistics included.
+    pub fn state(&self) -> Result<HashMap<String, Tensor>> {
+        self.named()
+            .into_iter()
+            .map(|n| Ok((n.name, n.layout.to_checkpoint(n.var.as_tensor())?)))
+            .collect()
     }
 
     /// Loads tensors saved by `state`, checking every name and shape.
@@ -381,71 +432,14 @@ impl Network {
                 ));
             }
         }
-        // `copy`: a Var cannot be set to a tensor that shares its storage.
-        let get = |name: String| -> Result<Tensor> {
-            Ok(state[&name]
+        for n in self.named() {
+            // `copy`: a Var cannot be set to a tensor that shares its storage.
+            let t = state[&n.name]
                 .to_dtype(DType::F32)?
                 .to_device(&self.device)?
-                .copy()?)
-        };
-        for (l, block) in self.layers.iter().zip(self.blocks.iter_mut()) {
-            let n = l.name();
-            let set_bn = |prefix: String, bn: &mut BatchNorm| -> Result<()> {
-                bn.gamma.set(&get(format!("{prefix}.weight"))?)?;
-                bn.beta.set(&get(format!("{prefix}.bias"))?)?;
-                bn.running_mean = get(format!("{prefix}.running_mean"))?;
-                bn.running_var = get(format!("{prefix}.running_var"))?;
-                Ok(())
-            };
-            match block {
-                Block::Plain { kernel, bn, .. } => {
-                    set_bn(format!("{n}.bn"), bn)?;
-                    kernel.set(&kernel_to_matmul(&get(format!("{n}.conv.weight"))?)?)?;
-                }
-                Block::HyperSearch {
-                    k3,
-                    k1,
-                    s,
-                    t,
-                    d,
-                    bn,
-                } => {
-                    set_bn(format!("{n}.bn"), bn)?;
-                    k3.set(&kernel_to_matmul(&get(format!("{n}.conv.weight"))?)?)?;
-                    k1.set(&kernel_to_matmul(&get(format!("{n}.conv_1x1.weight"))?)?)?;
-                    s.set(&get(format!("{n}.scale_conv.weight"))?)?;
-                    t.set(&get(format!("{n}.scale_1x1.weight"))?)?;
-                    if let Some(d) = d {
-                        d.set(&get(format!("{n}.scale_identity.weight"))?)?;
-                    }
-                }
-                Block::RepVgg {
-                    dense,
-                    dense_bn,
-                    k1,
-                    k1_bn,
-                    identity_bn,
-                } => {
-                    set_bn(format!("{n}.rbr_dense.bn"), dense_bn)?;
-                    set_bn(format!("{n}.rbr_1x1.bn"), k1_bn)?;
-                    if let Some(bn) = identity_bn {
-                        set_bn(format!("{n}.rbr_identity"), bn)?;
-                    }
-                    dense.set(&kernel_to_matmul(&get(format!(
-                        "{n}.rbr_dense.conv.weight"
-                    ))?)?)?;
-                    k1.set(&kernel_to_matmul(&get(format!(
-                        "{n}.rbr_1x1.conv.weight"
-                    ))?)?)?;
-                }
-                Block::Deployed { kernel, bias } => {
-                    *kernel = kernel_to_matmul(&get(format!("{n}.conv.weight"))?)?;
-                    *bias = get(format!("{n}.conv.bias"))?;
-                }
-            }
+                .copy()?;
+            n.var.set(&n.layout.from_checkpoint(&t)?)?;
         }
-        self.head.weight.set(&get("linear.weight".into())?)?;
-        self.head.bias.set(&get("linear.bias".into())?)?;
         Ok(())
     }
 
@@ -455,7 +449,10 @@ impl Network {
         let mut blocks = Vec::with_capacity(self.blocks.len());
         for (l, block) in self.layers.iter().zip(&self.blocks) {
             let (kernel, bias) = fuse_block(block, l, &self.device)?;
-            blocks.push(Block::Deployed { kernel, bias });
+            blocks.push(Block::Deployed {
+                kernel: Var::from_tensor(&kernel)?,
+                bias: Var::from_tensor(&bias)?,
+            });
         }
         let head = Linear {
             weight: Var::from_tensor(&self.head.weight.as_tensor().copy()?)?,
@@ -559,7 +556,10 @@ fn block_forward(block: &mut Block, l: &ConvLayer, x: &Tensor, train: bool) -> R
             }
             sum.relu()?
         }
-        Block::Deployed { kernel, bias } => cols.matmul(kernel)?.broadcast_add(bias)?.relu()?,
+        Block::Deployed { kernel, bias } => cols
+            .matmul(kernel.as_tensor())?
+            .broadcast_add(bias.as_tensor())?
+            .relu()?,
     };
     Ok(out.reshape((n, l.out_size, l.out_size, l.out_channels))?)
 }
@@ -612,6 +612,6 @@ fn fuse_block(block: &Block, l: &ConvLayer, dev: &Device) -> Result<(Tensor, Ten
             }
             (k, b)
         }
-        Block::Deployed { kernel, bias } => (kernel.clone(), bias.clone()),
+        Block::Deployed { kernel, bias } => (kernel.as_tensor().clone(), bias.as_tensor().clone()),
     })
 }

@@ -30,8 +30,10 @@ pub fn uniform(
 pub struct BatchNorm {
     pub gamma: Var,
     pub beta: Var,
-    pub running_mean: Tensor,
-    pub running_var: Tensor,
+    /// Running statistics: buffers, not trained (held in `Var`s so that
+    /// checkpoints can set every model tensor the same way).
+    pub running_mean: Var,
+    pub running_var: Var,
 }
 
 impl BatchNorm {
@@ -39,15 +41,15 @@ impl BatchNorm {
         Ok(Self {
             gamma: Var::ones(channels, dtype, dev)?,
             beta: Var::zeros(channels, dtype, dev)?,
-            running_mean: Tensor::zeros(channels, dtype, dev)?,
-            running_var: Tensor::ones(channels, dtype, dev)?,
+            running_mean: Var::zeros(channels, dtype, dev)?,
+            running_var: Var::ones(channels, dtype, dev)?,
         })
     }
 
     /// Training mode uses batch statistics and updates the running ones
     /// (unbiased variance, as PyTorch); eval mode uses the running ones.
     /// `relu` fuses the activation that follows (one pass instead of two).
-    pub fn forward(&mut self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
         if !train {
             let (scale, shift) = self.affine()?;
             let y = x.broadcast_mul(&scale)?.broadcast_add(&shift)?;
@@ -72,9 +74,11 @@ impl BatchNorm {
         let mean = Tensor::from_vec(mean, c, dev)?.to_dtype(x.dtype())?;
         let unbiased = (Tensor::from_vec(var, c, dev)?.to_dtype(x.dtype())?
             * (rows as f64 / (rows.max(2) - 1) as f64))?;
-        self.running_mean = ((&self.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
-        self.running_var =
-            ((&self.running_var * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
+        let (rm, rv) = (self.running_mean.as_tensor(), self.running_var.as_tensor());
+        self.running_mean
+            .set(&((rm * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?)?;
+        self.running_var
+            .set(&((rv * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?)?;
         Ok(y)
     }
 
@@ -83,8 +87,8 @@ impl BatchNorm {
         let scale = self
             .gamma
             .as_tensor()
-            .div(&(&self.running_var + BN_EPS)?.sqrt()?)?;
-        let shift = (self.beta.as_tensor() - (&self.running_mean * &scale)?)?;
+            .div(&(self.running_var.as_tensor() + BN_EPS)?.sqrt()?)?;
+        let shift = (self.beta.as_tensor() - (self.running_mean.as_tensor() * &scale)?)?;
         Ok((scale, shift))
     }
 }

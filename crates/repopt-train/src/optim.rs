@@ -85,13 +85,17 @@ impl RepOptSgd {
             let Some(g) = grads.get(slot.var.as_tensor()) else {
                 continue;
             };
-            let w = slot.var.as_tensor();
+            // Detached: gradients carry the backward graph (and through it the
+            // step's activations); a momentum buffer built on them would keep
+            // every step's graph alive.
+            let g = g.detach();
+            let w = slot.var.as_tensor().detach();
             let mut g = match &slot.multiplier {
                 Some(m) => (g * m)?,
-                None => g.clone(),
+                None => g,
             };
             if slot.decay && weight_decay != 0.0 {
-                g = (g + (w * weight_decay)?)?;
+                g = (g + (&w * weight_decay)?)?;
             }
             let update = if mu == 0.0 {
                 g
@@ -145,5 +149,41 @@ impl RepOptSgd {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// Momentum buffers must not hold the backward graph: one that did kept
+    /// every step's activations alive (training memory grew without bound).
+    #[test]
+    fn momentum_buffers_hold_no_graph() {
+        let w =
+            Var::from_tensor(&Tensor::new(&[[1.0f32, -2.0], [0.5, 3.0]], &Device::Cpu).unwrap())
+                .unwrap();
+        let x = Tensor::new(&[[0.3f32, 0.7]], &Device::Cpu).unwrap();
+        let param = Param {
+            name: "w".into(),
+            var: w.clone(),
+            decay: true,
+            multiplier: None,
+        };
+        let mut opt = RepOptSgd::new(vec![param], SgdConfig::default()).unwrap();
+        for _ in 0..3 {
+            let loss = x
+                .matmul(w.as_tensor())
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            opt.step(&loss.backward().unwrap(), 0.1).unwrap();
+        }
+        let state = opt.state();
+        let b = &state["optimizer.momentum.w"];
+        assert!(!b.track_op(), "momentum buffer is attached to a graph");
     }
 }
