@@ -177,18 +177,25 @@ impl Dataset {
         self.select(&indices)
     }
 
-    /// A class-balanced, deterministic subset of `n` images for quick runs.
-    ///
-    /// Classes are visited round-robin, taking each class's next image in
-    /// file order, so every class gets `n / classes` images (the first
-    /// `n % classes` classes one more); a class that runs out is skipped and
-    /// the others fill in. The chosen images keep their original relative
-    /// order. With `n >= len()` this is a clone. The embedded Fashion-MNIST
-    /// subset was cut from the full files with exactly this function.
+    /// A class-balanced, deterministic subset of `n` images for quick runs
+    /// (the images of [`Dataset::balanced_indices`]). With `n >= len()` this
+    /// is a clone. The embedded Fashion-MNIST subset was cut from the full
+    /// files with exactly this function.
     pub fn subset(&self, n: usize) -> Dataset {
         if n >= self.len() {
             return self.clone();
         }
+        self.select(&self.balanced_indices(n))
+    }
+
+    /// Indices of a class-balanced, deterministic choice of `n` images.
+    ///
+    /// Classes are visited round-robin, taking each class's next image in
+    /// file order, so every class gets `n / classes` images (the first
+    /// `n % classes` classes one more); a class that runs out is skipped and
+    /// the others fill in. The indices are returned in increasing order.
+    pub fn balanced_indices(&self, n: usize) -> Vec<usize> {
+        let n = n.min(self.len());
         let mut per_class: Vec<Vec<usize>> = vec![Vec::new(); self.classes];
         for (i, &l) in self.labels.iter().enumerate() {
             per_class[usize::from(l)].push(i);
@@ -207,7 +214,7 @@ impl Dataset {
             round += 1;
         }
         chosen.sort_unstable();
-        self.select(&chosen)
+        chosen
     }
 }
 

@@ -35,29 +35,7 @@ impl Default for QuantizeOptions {
 /// Indices of the calibration images: a deterministic class-balanced
 /// selection of `n` images of `data` (all of them if it has fewer).
 pub fn calibration_indices(data: &Dataset, n: usize) -> Vec<usize> {
-    if n >= data.len() {
-        return (0..data.len()).collect();
-    }
-    let mut per_class: Vec<Vec<usize>> = vec![Vec::new(); data.classes.max(1)];
-    for i in 0..data.len() {
-        let l = usize::from(data.label(i)).min(per_class.len() - 1);
-        per_class[l].push(i);
-    }
-    let mut chosen = Vec::with_capacity(n);
-    let mut round = 0;
-    while chosen.len() < n {
-        for class in &per_class {
-            if chosen.len() == n {
-                break;
-            }
-            if let Some(&i) = class.get(round) {
-                chosen.push(i);
-            }
-        }
-        round += 1;
-    }
-    chosen.sort_unstable();
-    chosen
+    data.balanced_indices(n)
 }
 
 /// Scales of the input and of every layer's output from the statistics.
