@@ -50,7 +50,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     restore_default_sigpipe();
-    configure_candle_threads();
+    repopt_train::configure_cpu_threads();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -67,16 +67,6 @@ fn restore_default_sigpipe() {
     // SAFETY: resetting a signal disposition to its default before any thread starts.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-/// Candle's CPU worker pool spins for a long time between operations; on a
-/// small or shared machine that spinning steals the cores the work needs.
-/// A short spin keeps the pool responsive without starving other threads.
-fn configure_candle_threads() {
-    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
-        // SAFETY: single-threaded at this point; nothing reads the environment concurrently.
-        unsafe { std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1000") };
     }
 }
 

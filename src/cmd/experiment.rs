@@ -439,6 +439,9 @@ fn markdown(r: &Results) -> String {
         r.chip_energy_uj,
         100.0 * r.chip_utilisation
     );
+    s += "Throughput and peak memory are measured in this one process, one model after another (peak memory: live heap \
+          bytes above the level before the model was built); throughput is the median over seeds of each run's median \
+          epoch, so a change of load on a shared machine moves it.\n\n";
     s += "## Against the paper\n\n";
     let gain = 100.0 * (ro.accuracy_mean - ps.accuracy_mean);
     let noise = 100.0 * ro.accuracy_std.max(ps.accuracy_std);
@@ -469,10 +472,13 @@ fn markdown(r: &Results) -> String {
         100.0 * (ro.accuracy_mean - ro.int8_accuracy_mean),
         100.0 * (rv.accuracy_mean - rv.int8_accuracy_mean),
     );
+    // The paper's claim is a large gap; equal small drops do not show it.
+    let ptq_noise = 100.0 * ro.int8_accuracy_std.max(rv.int8_accuracy_std).max(0.005);
     s += &finding(
-        drop_ro < drop_rv,
+        drop_rv - drop_ro > ptq_noise,
         format!(
-            "INT8 PTQ drop: RepOpt-VGG {drop_ro:.2} points vs RepVGG {drop_rv:.2}; paper: 2.58 vs 23.86 (B1). A small network on an easy data set may not show the collapse."
+            "INT8 PTQ drop: RepOpt-VGG {drop_ro:.2} points vs RepVGG {drop_rv:.2} (a gap counts when it exceeds {ptq_noise:.2}); \
+             paper: 2.58 vs 23.86 (B1). A small network on an easy data set may not show the collapse."
         ),
     );
     let (ratio_ro, ratio_rv) = (

@@ -39,6 +39,7 @@ fn batch() -> (Tensor, Vec<u32>) {
 }
 
 fn train_step(c: &mut Criterion) {
+    repopt_train::configure_cpu_threads();
     let (images, labels) = batch();
     let mut group = c.benchmark_group("train_step");
     group.throughput(Throughput::Elements(BATCH as u64));

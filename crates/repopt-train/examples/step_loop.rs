@@ -10,6 +10,7 @@ use repopt_train::{Arch, Scales, TrainConfig, Trainer};
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    repopt_train::configure_cpu_threads();
     let args: Vec<String> = std::env::args().collect();
     let arch = match args.get(1).map(String::as_str).unwrap_or("repopt-vgg") {
         "repvgg" => Arch::RepVgg,

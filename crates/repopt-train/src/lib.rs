@@ -11,10 +11,12 @@ pub mod scales;
 pub use error::{Error, Result};
 pub use model::{Arch, Network, Param};
 pub use scales::Scales;
+pub use threads::configure_cpu_threads;
 pub mod checkpoint;
 pub mod loss;
 pub mod optim;
 pub mod schedule;
+pub mod threads;
 pub mod trainer;
 
 pub use checkpoint::Checkpoint;
