@@ -89,14 +89,14 @@ enum TensorLayout {
 }
 
 impl TensorLayout {
-    fn to_checkpoint(self, t: &Tensor) -> Result<Tensor> {
+    fn internal_to_checkpoint(self, t: &Tensor) -> Result<Tensor> {
         Ok(match self {
             TensorLayout::Kernel { in_channels, k } => kernel_from_matmul(t, in_channels, k)?,
             TensorLayout::Plain => t.clone(),
         })
     }
 
-    fn from_checkpoint(self, t: &Tensor) -> Result<Tensor> {
+    fn checkpoint_to_internal(self, t: &Tensor) -> Result<Tensor> {
         Ok(match self {
             TensorLayout::Kernel { .. } => kernel_to_matmul(t)?,
             TensorLayout::Plain => t.clone(),
@@ -390,7 +390,7 @@ impl Network {
     pub fn state(&self) -> Result<HashMap<String, Tensor>> {
         self.named()
             .into_iter()
-            .map(|n| Ok((n.name, n.layout.to_checkpoint(n.var.as_tensor())?)))
+            .map(|n| Ok((n.name, n.layout.internal_to_checkpoint(n.var.as_tensor())?)))
             .collect()
     }
 
@@ -438,7 +438,7 @@ impl Network {
                 .to_dtype(DType::F32)?
                 .to_device(&self.device)?
                 .copy()?;
-            n.var.set(&n.layout.from_checkpoint(&t)?)?;
+            n.var.set(&n.layout.checkpoint_to_internal(&t)?)?;
         }
         Ok(())
     }
