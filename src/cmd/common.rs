@@ -124,3 +124,24 @@ pub fn epoch_line(m: &EpochMetrics) -> String {
         m.images_per_second
     )
 }
+
+/// The test split of `--data`, checked to fit an INT8 model's input.
+pub fn int8_test_images(
+    data: &str,
+    model: &repopt_int8::Int8Model,
+) -> anyhow::Result<repopt_data::Dataset> {
+    let source: DataSource = data.parse().with_context(|| format!("--data {data}"))?;
+    let test = source
+        .load()
+        .with_context(|| format!("loading --data {data}"))?
+        .test;
+    repopt_quant::deploy::check_images(
+        &test.name,
+        test.height,
+        test.width,
+        test.channels,
+        model.input.size,
+        model.input.channels,
+    )?;
+    Ok(test)
+}

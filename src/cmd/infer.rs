@@ -96,25 +96,10 @@ fn read_image_files(files: &[PathBuf], model: &Int8Model) -> anyhow::Result<Inpu
 }
 
 fn read_data(args: &InferArgs, model: &Int8Model) -> anyhow::Result<Inputs> {
-    let source: repopt_data::DataSource = args
-        .data
-        .parse()
-        .with_context(|| format!("--data {}", args.data))?;
-    let split = source
-        .load()
-        .with_context(|| format!("loading --data {}", args.data))?;
-    let mut test = split.test;
+    let mut test = super::common::int8_test_images(&args.data, model)?;
     if let Some(n) = args.limit {
         test = test.subset(n);
     }
-    check_images(
-        &test.name,
-        test.height,
-        test.width,
-        test.channels,
-        model.input.size,
-        model.input.channels,
-    )?;
     Ok(Inputs {
         count: test.len(),
         pixels: test.images.clone(),

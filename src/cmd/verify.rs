@@ -41,22 +41,7 @@ fn images(args: &VerifyArgs, model: &Int8Model) -> anyhow::Result<Vec<Vec<u8>>> 
             .map(|k| repopt_int8::testutil::random_image(k, model))
             .collect());
     }
-    let source: repopt_data::DataSource = args
-        .data
-        .parse()
-        .with_context(|| format!("--data {}", args.data))?;
-    let test = source
-        .load()
-        .with_context(|| format!("loading --data {}", args.data))?
-        .test;
-    repopt_quant::deploy::check_images(
-        &test.name,
-        test.height,
-        test.width,
-        test.channels,
-        model.input.size,
-        model.input.channels,
-    )?;
+    let test = super::common::int8_test_images(&args.data, model)?;
     Ok((0..args.images.min(test.len()))
         .map(|i| test.image(i).to_vec())
         .collect())
