@@ -38,6 +38,11 @@ fn main() {
     let s = spec.image_size;
     let images = Tensor::from_vec(images, (n, s, s, spec.in_channels), &Device::Cpu).unwrap();
     let labels: Vec<u32> = (0..n as u32).map(|i| i % spec.classes as u32).collect();
+    // Untimed warm-up, as the PyTorch side does: the first steps pay for
+    // allocator growth and thread start-up.
+    for _ in 0..5 {
+        t.step(&images, &labels, 0.01).unwrap();
+    }
     let start = std::time::Instant::now();
     for _ in 0..steps {
         t.step(&images, &labels, 0.01).unwrap();
